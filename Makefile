@@ -1,0 +1,41 @@
+# FedWeb — every command a developer or CI needs. Python 3.11+ is the only prerequisite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= var/demo
+DEMO_PORT ?= 8000
+
+.PHONY: help venv test demo bench check schema clean-demo
+
+help:
+	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
+	@echo "make test   run the whole test suite"
+	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+schema: $(STAMP)
+	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+demo: $(STAMP)
+	FEDWEB_DATA_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT) $(PY) -m fedweb.demo
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks

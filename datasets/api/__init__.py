@@ -1,0 +1,1 @@
+"""REST API for datasets and grants."""

@@ -1,0 +1,164 @@
+"""Datasets uploaded to this site and the grants that let other users use them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class DatasetStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Waiting to be checked")
+    VALIDATING = "validating", _("Being checked")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+    @classmethod
+    def active(cls) -> set[str]:
+        return {cls.UPLOADED, cls.VALIDATING}
+
+    @classmethod
+    def terminal(cls) -> set[str]:
+        return {cls.READY, cls.FAILED}
+
+
+class ColumnType(models.TextChoices):
+    NUMERIC = "numeric", _("Number")
+    CATEGORICAL = "categorical", _("Category")
+
+
+class DatasetQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def visible_to(self, user):
+        """What ``user`` may see: admins everything, others their own and granted datasets."""
+        qs = self.alive()
+        if user is None or not user.is_authenticated or not user.is_active:
+            return qs.none()
+        if user.is_site_admin:
+            return qs
+        now = timezone.now()
+        granted = DatasetGrant.objects.filter(user=user, revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+        return qs.filter(Q(owner=user) | Q(pk__in=granted.values("dataset_id")))
+
+
+class Dataset(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets")
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)  # a label only, never a path
+    storage_key = models.CharField(max_length=32, unique=True, editable=False)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    status = models.CharField(max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.UPLOADED)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_line = models.PositiveIntegerField(null=True, blank=True)
+    error_column = models.CharField(max_length=255, blank=True)
+
+    # What the user asked for (blank = detect) and what was found.
+    encoding = models.CharField(max_length=40, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    detected_encoding = models.CharField(max_length=40, blank=True)
+    detected_delimiter = models.CharField(max_length=4, blank=True)
+
+    id_column = models.CharField(max_length=255, blank=True)
+    label_column = models.CharField(max_length=255, blank=True)
+    # [{"name": ..., "role": "id"|"label"|"feature"|"ignored", "type": "numeric"|"categorical"|"text"}]
+    columns = models.JSONField(default=list, blank=True)
+    row_count = models.PositiveBigIntegerField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)  # e.g. duplicated ids
+    stats = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == DatasetStatus.READY
+
+    @property
+    def is_busy(self) -> bool:
+        return self.status in DatasetStatus.active()
+
+    @property
+    def feature_columns(self) -> list[dict]:
+        return [c for c in self.columns if c.get("role") == "feature"]
+
+    def start_validation(self) -> None:
+        self.status = DatasetStatus.VALIDATING
+        self.error_code = self.error_message = self.error_column = ""
+        self.error_line = None
+
+    def fail(self, code: str, message: str, *, line: int | None = None, column: str | None = None) -> None:
+        self.status = DatasetStatus.FAILED
+        self.error_code, self.error_message = code, message
+        self.error_line, self.error_column = line, (column or "")
+        self.validated_at = timezone.now()
+
+    def succeed(self) -> None:
+        self.status = DatasetStatus.READY
+        self.error_code = self.error_message = self.error_column = ""
+        self.error_line = None
+        self.validated_at = timezone.now()
+
+
+class DatasetGrantQuerySet(models.QuerySet):
+    def active(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+class DatasetGrant(models.Model):
+    """An admin's permission for a user to use a dataset they do not own."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dataset_grants")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = DatasetGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one live grant per user and dataset; revoked ones stay as history.
+            models.UniqueConstraint(
+                fields=["dataset", "user"], condition=Q(revoked_at__isnull=True), name="one_live_grant_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} may use {self.dataset}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -1,0 +1,314 @@
+"""What users do with datasets. Views (browser and API) call these; nothing else
+changes datasets or grants.
+
+Visibility rule, applied everywhere: a site admin sees every dataset; anyone else
+sees the datasets they own or hold a live grant for. A dataset someone may not see
+is answered exactly like one that does not exist (404).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fedweb.api.errors import ServiceError
+from fedweb.audit.models import AuditAction
+from fedweb.audit.services import record
+
+from . import storage
+from .ingest import Schema, safe_label
+from .models import ColumnType, Dataset, DatasetGrant, DatasetStatus
+
+DELIMITERS = {",": _("comma"), ";": _("semicolon"), "\t": _("tab"), "|": _("vertical bar")}
+MAX_TAGS = 20
+
+
+# --- Access -------------------------------------------------------------------------
+
+def visible_datasets(user):
+    return Dataset.objects.visible_to(user).select_related("owner")
+
+
+def get_visible(user, pk) -> Dataset:
+    dataset = visible_datasets(user).filter(pk=pk).first()
+    if dataset is None:
+        raise Http404("no such dataset")
+    return dataset
+
+
+def can_manage(user, dataset: Dataset) -> bool:
+    """Owners and site admins rename, re-type, download, delete; grantees only use."""
+    return user.is_site_admin or (dataset.owner_id == user.pk and user.can_write)
+
+
+def _require_manage(user, dataset: Dataset) -> None:
+    if not can_manage(user, dataset):
+        raise PermissionDenied(_("Only the owner of this dataset or a site admin can do this."))
+
+
+# --- Upload and validation -----------------------------------------------------------
+
+def _check_options(encoding: str, delimiter: str) -> None:
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ServiceError(
+                _("“%(enc)s” is not an encoding this site knows. Try utf-8, gb18030 or latin-1.") % {"enc": encoding},
+                code="unknown_encoding",
+                details={"encoding": [_("Unknown encoding.")]},
+            ) from None
+    if delimiter and delimiter not in DELIMITERS:
+        raise ServiceError(
+            _("The separator must be a comma, semicolon, tab or vertical bar."),
+            code="bad_delimiter",
+            details={"delimiter": [_("Unsupported separator.")]},
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload(
+    *,
+    user,
+    uploaded_file,
+    name: str = "",
+    description: str = "",
+    encoding: str = "",
+    delimiter: str = "",
+    id_column: str = "",
+    label_column: str = "",
+    request=None,
+) -> Dataset:
+    """Store an uploaded CSV under a server-generated name and queue its validation."""
+    if not user.can_write:
+        raise PermissionDenied(_("Viewers cannot upload datasets."))
+    _check_options(encoding, delimiter)
+    label = safe_label(getattr(uploaded_file, "name", "") or "upload.csv")
+    key = storage.new_key()
+    if hasattr(uploaded_file, "temporary_file_path"):
+        # Rename first: closing a temporary upload deletes whatever is at its path.
+        stored = storage.store_upload(key, uploaded_file.temporary_file_path())
+        uploaded_file.close()
+    else:  # small in-memory files (tests, management commands)
+        stored = storage.store_bytes(key, uploaded_file.read())
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            owner=user,
+            name=(name or "").strip()[:200] or Path(label).stem or label,
+            description=description or "",
+            original_filename=label,
+            storage_key=key,
+            size_bytes=stored.stat().st_size,
+            sha256=_sha256(stored),
+            encoding=encoding or "",
+            delimiter=delimiter or "",
+            id_column=id_column or "",
+            label_column=label_column or "",
+        )
+        record(
+            AuditAction.DATASET_UPLOAD, actor=user, request=request, obj=dataset,
+            details={"file": label, "bytes": dataset.size_bytes, "sha256": dataset.sha256},
+        )
+        _queue_validation(dataset)
+    return dataset
+
+
+def _queue_validation(dataset: Dataset) -> None:
+    from .tasks import validate_dataset
+
+    dataset_id = str(dataset.pk)
+    transaction.on_commit(lambda: validate_dataset.delay(dataset_id))
+
+
+def change_schema(*, user, dataset: Dataset, id_column: str, label_column: str, features: dict[str, str], request=None) -> Dataset:
+    """Re-type a dataset: choose the id, the label and the features with their types."""
+    _require_manage(user, dataset)
+    if dataset.is_busy:
+        raise ServiceError(_("The dataset is still being checked. Try again when it is done."), code="busy", status_code=409)
+    if not dataset.detected_encoding:
+        raise ServiceError(_("This file could not be read, so its columns cannot be chosen."), code="not_readable")
+    known = {c["name"] for c in dataset.columns}
+    problems = {}
+    if id_column not in known:
+        problems["id_column"] = [_("Choose one of the file's columns.")]
+    if label_column and label_column not in known:
+        problems["label_column"] = [_("Choose one of the file's columns, or none.")]
+    if label_column and label_column == id_column:
+        problems["label_column"] = [_("The label cannot also be the id column.")]
+    for column, kind in features.items():
+        if column not in known:
+            problems.setdefault("features", []).append(_("“%(c)s” is not a column of this file.") % {"c": column})
+        elif column in (id_column, label_column):
+            problems.setdefault("features", []).append(_("“%(c)s” is already the id or label column.") % {"c": column})
+        elif kind not in ColumnType.values:
+            problems.setdefault("features", []).append(_("“%(c)s” must be a number or a category.") % {"c": column})
+    if problems:
+        raise ServiceError(_("Some of the column choices are not valid."), code="invalid", details=problems)
+    with transaction.atomic():
+        dataset.id_column, dataset.label_column = id_column, label_column or ""
+        header = [c["name"] for c in dataset.columns]
+        dataset.columns = Schema(id_column, label_column or None, dict(features)).columns(header)
+        dataset.report = {**dataset.report, "schema_confirmed": True}
+        dataset.start_validation()
+        dataset.save()
+        record(
+            AuditAction.DATASET_SCHEMA, actor=user, request=request, obj=dataset,
+            details={"id_column": id_column, "label_column": label_column, "features": features},
+        )
+        _queue_validation(dataset)
+    return dataset
+
+
+def revalidate(*, user, dataset: Dataset, encoding: str = "", delimiter: str = "", request=None) -> Dataset:
+    """Read the stored file again, e.g. with the encoding the user now names."""
+    _require_manage(user, dataset)
+    if dataset.is_busy:
+        raise ServiceError(_("The dataset is still being checked. Try again when it is done."), code="busy", status_code=409)
+    _check_options(encoding, delimiter)
+    with transaction.atomic():
+        dataset.encoding, dataset.delimiter = encoding, delimiter
+        dataset.detected_encoding = dataset.detected_delimiter = ""
+        dataset.columns, dataset.report, dataset.stats, dataset.row_count = [], {}, {}, None
+        dataset.start_validation()
+        dataset.save()
+        _queue_validation(dataset)
+    return dataset
+
+
+# --- Metadata, deletion ------------------------------------------------------------
+
+def clean_tags(tags) -> list[str]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = []
+    for tag in tags or []:
+        tag = str(tag).strip()[:40]
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise ServiceError(_("A dataset can have at most %(n)d tags.") % {"n": MAX_TAGS}, details={"tags": [_("Too many tags.")]})
+    return cleaned
+
+
+def update_metadata(*, user, dataset: Dataset, request=None, **changes) -> Dataset:
+    _require_manage(user, dataset)
+    before = {k: getattr(dataset, k) for k in ("name", "description", "tags")}
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise ServiceError(_("A dataset needs a name."), details={"name": [_("This field may not be blank.")]})
+        dataset.name = name[:200]
+    if "description" in changes:
+        dataset.description = changes["description"] or ""
+    if "tags" in changes:
+        dataset.tags = clean_tags(changes["tags"])
+    after = {k: getattr(dataset, k) for k in ("name", "description", "tags")}
+    with transaction.atomic():
+        dataset.save(update_fields=["name", "description", "tags", "updated_at"])
+        record(AuditAction.DATASET_UPDATE, actor=user, request=request, obj=dataset, details={"before": before, "after": after})
+    return dataset
+
+
+def delete(*, user, dataset: Dataset, request=None) -> None:
+    """Soft delete: the row and files stay for the audit trail; nobody sees it any more."""
+    _require_manage(user, dataset)
+    with transaction.atomic():
+        dataset.deleted_at = timezone.now()
+        dataset.deleted_by = user
+        dataset.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
+        dataset.grants.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_by=user)
+        record(AuditAction.DATASET_DELETE, actor=user, request=request, obj=dataset)
+
+
+# --- Grants ----------------------------------------------------------------------
+
+def _require_admin(user) -> None:
+    if not user.is_site_admin:
+        raise PermissionDenied(_("Only site admins grant access to datasets."))
+
+
+def grant(*, by, dataset: Dataset, user, expires_at: datetime | None = None, request=None) -> DatasetGrant:
+    _require_admin(by)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError(_("The end date must be in the future."), details={"expires_at": [_("Must be in the future.")]})
+    if user.pk == dataset.owner_id:
+        raise ServiceError(_("The owner can already use this dataset."), details={"user": [_("This user owns the dataset.")]})
+    if not user.is_active:
+        raise ServiceError(_("This user is disabled."), details={"user": [_("Disabled user.")]})
+    with transaction.atomic():
+        # One live grant per user: granting again replaces it (e.g. to change the end date).
+        for old in DatasetGrant.objects.select_for_update().filter(dataset=dataset, user=user, revoked_at__isnull=True):
+            old.revoked_at, old.revoked_by = timezone.now(), by
+            old.save(update_fields=["revoked_at", "revoked_by"])
+        new = DatasetGrant.objects.create(dataset=dataset, user=user, granted_by=by, expires_at=expires_at)
+        record(
+            AuditAction.GRANT, actor=by, request=request, obj=dataset,
+            details={"user": user.get_username(), "grant": new.pk, "expires_at": expires_at.isoformat() if expires_at else None},
+        )
+    return new
+
+
+def revoke(*, by, grant: DatasetGrant, request=None) -> None:
+    _require_admin(by)
+    if grant.revoked_at is not None:
+        return
+    with transaction.atomic():
+        grant.revoked_at, grant.revoked_by = timezone.now(), by
+        grant.save(update_fields=["revoked_at", "revoked_by"])
+        record(
+            AuditAction.REVOKE, actor=by, request=request, obj=grant.dataset,
+            details={"user": grant.user.get_username(), "grant": grant.pk},
+        )
+
+
+# --- Reading ---------------------------------------------------------------------
+
+def _require_ready(dataset: Dataset) -> Path:
+    data = storage.path(dataset.storage_key, storage.DATA)
+    if not dataset.is_ready or not data.exists():
+        raise ServiceError(_("The dataset is not ready yet."), code="not_ready", status_code=409)
+    return data
+
+
+def preview(*, user, dataset: Dataset, rows: int = 20) -> dict:
+    from .ingest import preview as read_preview
+
+    return read_preview(_require_ready(dataset), n=max(1, min(rows, 200)))
+
+
+def download(*, user, dataset: Dataset, request=None):
+    """Return (file name, iterator of CSV bytes) for the owner or an admin; audited.
+
+    The export is the text table, so every value reads exactly as uploaded (ids like
+    ``0012345`` and ``NA`` included); text cells that look like spreadsheet formulas
+    are neutralised, numbers in numeric columns are left as numbers.
+    """
+    from .ingest import iter_csv_bytes
+
+    _require_manage(user, dataset)
+    _require_ready(dataset)
+    text = storage.path(dataset.storage_key, storage.TEXT)
+    numeric = [c["name"] for c in dataset.columns if c.get("type") == ColumnType.NUMERIC]
+    record(AuditAction.DATASET_DOWNLOAD, actor=user, request=request, obj=dataset)
+    filename = (Path(dataset.original_filename).stem or "dataset") + ".csv"
+    return filename, iter_csv_bytes(text, numeric_columns=numeric)
+
+
+def max_upload_mb() -> int:
+    return settings.DATASET_MAX_UPLOAD_BYTES // (1024 * 1024)

@@ -1,0 +1,1 @@
+"""Site-wide REST API pieces: token authentication, the error format, the schema."""

@@ -1,0 +1,1 @@
+"""Settings package: ``base`` for running sites, ``test`` for the test suite."""

@@ -1,0 +1,255 @@
+"""Site settings, read from the environment.
+
+With no environment at all a site runs on the embedded default: SQLite and local
+files under ``FEDWEB_DATA_DIR`` (``./var``), Celery over a file-system broker and an
+in-memory channel layer, so ``make demo`` needs nothing but Python. ``DATABASE_URL``
+switches to PostgreSQL and ``REDIS_URL`` to Redis for Celery, the Channels layer and
+the cache. The production variables are listed in ``docs/deployment.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+from django.utils.translation import gettext_lazy as _
+
+from .env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    parse_database_url,
+    sqlite_database,
+    validate_redis_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# --- This site -------------------------------------------------------------------
+SITE_PARTY_ID = env_str("SITE_PARTY_ID", "site-1")
+if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", SITE_PARTY_ID):
+    raise ImproperlyConfigured(
+        "SITE_PARTY_ID must be 1-63 lowercase letters, digits or '-', "
+        f"starting with a letter or digit; got {SITE_PARTY_ID!r}"
+    )
+SITE_NAME = env_str("SITE_NAME", "FedWeb site")
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not env_bool("FEDWEB_EMBEDDED", True):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when FEDWEB_EMBEDDED is false")
+    SECRET_KEY = None  # resolved below from the data directory
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Files: datasets, intermediate data and models live here ----------------------
+DATA_DIR = Path(env_str("FEDWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+ARTIFACT_DIR = DATA_DIR / "artifacts"
+UPLOAD_TMP_DIR = DATA_DIR / "tmp"
+for _dir in (DATA_DIR, ARTIFACT_DIR, UPLOAD_TMP_DIR):
+    _dir.mkdir(parents=True, exist_ok=True)
+
+if SECRET_KEY is None:
+    # Embedded mode: a per-site random key kept beside the data, never a constant.
+    _key_file = DATA_DIR / "secret_key"
+    if not _key_file.exists():
+        _key_file.write_text(get_random_secret_key(), encoding="utf-8")
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
+
+# --- Uploads ---------------------------------------------------------------------
+DATASET_MAX_UPLOAD_BYTES = env_int("FEDWEB_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
+DATASET_MAX_ROWS = env_int("FEDWEB_MAX_ROWS", 50_000_000, minimum=1)
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TMP_DIR)
+FILE_UPLOAD_HANDLERS = ["datasets.uploads.CappedUploadHandler"]
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- Applications ----------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "fedweb.accounts",
+    "fedweb.audit",
+    "fedweb.api",
+    "datasets",
+    "projects",
+    "jobs",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fedweb.urls"
+WSGI_APPLICATION = "fedweb.wsgi.application"
+ASGI_APPLICATION = "fedweb.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "frontend.context.site",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL")
+DATABASES = {
+    "default": parse_database_url(_database_url) if _database_url else sqlite_database(DATA_DIR / "fedweb.sqlite3")
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: Celery broker, channel layer, cache ------------------------------------
+REDIS_URL = validate_redis_url(env_str("REDIS_URL"))
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # The file-system broker lets a separate worker process run tasks with no server.
+    _broker = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker / "queue"),
+        "data_folder_out": str(_broker / "queue"),
+        "processed_folder": str(_broker / "processed"),
+        "store_processed": False,
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The database cache is shared by the web and worker processes (login throttling
+    # must see every process's failures).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "fedweb_cache"}}
+
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # the database is the truth about task outcomes
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- Security ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_FAILURE_LIMIT = env_int("FEDWEB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("FEDWEB_LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("FEDWEB_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+API_TOKEN_DEFAULT_DAYS = env_int("FEDWEB_API_TOKEN_DAYS", 90, minimum=1)
+# How many reverse proxies in front of the site append to X-Forwarded-For (0 = none
+# trusted, REMOTE_ADDR is the client).
+TRUSTED_PROXY_COUNT = env_int("FEDWEB_TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("FEDWEB_SESSION_SECONDS", 8 * 3600, minimum=60)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+_https = env_bool("FEDWEB_HTTPS", False)
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_SSL_REDIRECT = _https and env_bool("FEDWEB_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("FEDWEB_HSTS_SECONDS", 31536000 if _https else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+if _https:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Internationalisation --------------------------------------------------------
+LANGUAGE_CODE = env_str("FEDWEB_LANGUAGE", "en")
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TZ", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (vendored, served by the site itself: sites are often offline) ---
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- REST API --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "fedweb.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "fedweb.api.schema.FedWebAutoSchema",
+    "EXCEPTION_HANDLER": "fedweb.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FedWeb site API",
+    "DESCRIPTION": (
+        "The API of one FedWeb site. Authenticate with a session (browser) or with "
+        "`Authorization: Bearer <token>` using a token created on the API tokens page. "
+        "Every error has the same shape: {\"error\": {\"code\", \"message\", \"details\"}}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("FEDWEB_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.contrib.auth.views import LogoutView
+from django.urls import include, path
+
+from fedweb.accounts import views as account_views
+from fedweb.audit import views as audit_views
+from fedweb.health import healthz
+from frontend import views as ui
+
+audit_patterns = (
+    [path("", audit_views.audit_list, name="list"), path("export.csv", audit_views.audit_export, name="export")],
+    "audit",
+)
+siteadmin_patterns = (
+    [
+        path("users/", account_views.users, name="users"),
+        path("users/<int:pk>/", account_views.user_update, name="user_update"),
+    ],
+    "siteadmin",
+)
+
+urlpatterns = [
+    path("", ui.home, name="home"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("tokens/", account_views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", account_views.token_revoke, name="token_revoke"),
+    path("datasets/", include("datasets.urls")),
+    path("projects/", ui.projects, name="projects"),
+    path("jobs/", ui.jobs, name="jobs"),
+    path("models/", ui.models, name="models"),
+    path("partners/", ui.partners, name="partners"),
+    path("audit/", include(audit_patterns)),
+    path("site-admin/", include(siteadmin_patterns)),
+    path("django-admin/", admin.site.urls),
+    path("api/", include("fedweb.api.urls")),
+    path("healthz", healthz, name="healthz"),
+]
+
+handler404 = "fedweb.api.errors.handler404"
+handler500 = "fedweb.api.errors.handler500"

@@ -1,0 +1,1 @@
+"""The browser UI: templates, vendored static files, shell pages."""

@@ -1,0 +1,39 @@
+"""Shell pages: home and the sections that later work fills in."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from datasets.services import visible_datasets
+
+
+@login_required
+def home(request):
+    return render(request, "frontend/home.html", {"dataset_count": visible_datasets(request.user).count()})
+
+
+def placeholder(title, coming):
+    @login_required
+    def view(request):
+        return render(request, "frontend/placeholder.html", {"title": title, "coming": coming})
+
+    return view
+
+
+projects = placeholder(
+    _("Projects"),
+    _("Projects are where you work with a partner organisation: invite a partner, agree who holds the labels, "
+      "and choose which tables each side brings."),
+)
+jobs = placeholder(
+    _("Jobs"),
+    _("Jobs will list every intersection, training and scoring run, with live progress and results."),
+)
+models = placeholder(
+    _("Models"),
+    _("Trained models will appear here, to compare, publish, and use for batch or online scoring."),
+)
+partners = placeholder(
+    _("Partners"),
+    _("Admins will connect this site to partner organisations' sites here, and test the connection."),
+)

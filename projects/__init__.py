@@ -1,0 +1,1 @@
+"""Partners, projects, cooperation tokens and table authorisation (built with the between-sites work)."""
