@@ -123,13 +123,14 @@ def _service_call(request, fn, success: str):
 @require_POST
 def dataset_columns(request, pk):
     dataset = services.get_visible(request.user, pk)
-    id_column = request.POST.get("id_column", "")
-    label_column = request.POST.get("label_column", "")
-    features = {}
-    for column in dataset.columns:
-        choice = request.POST.get(f"type:{column['name']}", "")
-        if choice in ColumnType.values and column["name"] not in (id_column, label_column):
-            features[column["name"]] = choice
+    uses = {c["name"]: request.POST.get(f"use:{c['name']}", "ignored") for c in dataset.columns}
+    ids = [name for name, use in uses.items() if use == "id"]
+    labels = [name for name, use in uses.items() if use == "label"]
+    if len(ids) != 1 or len(labels) > 1:
+        messages.error(request, _("Choose exactly one id column and at most one label column."))
+        return redirect("datasets:detail", pk=dataset.pk)
+    id_column, label_column = ids[0], (labels[0] if labels else "")
+    features = {name: use for name, use in uses.items() if use in ColumnType.values}
     _service_call(
         request,
         lambda: services.change_schema(
