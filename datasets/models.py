@@ -116,7 +116,7 @@ class Dataset(models.Model):
     def fail(self, code: str, message: str, *, line: int | None = None, column: str | None = None) -> None:
         self.status = DatasetStatus.FAILED
         self.error_code, self.error_message = code, message
-        self.error_line, self.error_column = line, (column or "")
+        self.error_line, self.error_column = line, (column or "")[:255]
         self.validated_at = timezone.now()
 
     def succeed(self) -> None:

@@ -1,0 +1,466 @@
+"""Strict CSV parsing with exact line numbers, streamed to a text-only Parquet file.
+
+Every value is stored exactly as written in the file (no trimming, no NA
+conversion). The text Parquet also holds, per row, the physical line where the row
+starts, so later steps (typing by the schema) can still name the line of a bad
+value. Which column holds the line numbers is recorded in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .decode import LineReader
+from .errors import CsvError, show_name
+from .values import ColumnProfile
+
+DEFAULT_BATCH_ROWS = 50_000
+MAX_BATCH_CELLS = 2_000_000  # wide files get smaller batches so memory stays bounded
+FIELD_LIMIT = csv.field_size_limit()  # 131,072 characters per value
+
+LINE_COLUMN_KEY = b"fedweb.line_column"
+KIND_KEY = b"fedweb.kind"
+
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "vertical bar (|)"}
+_DELIMITER_ALIASES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def delimiter_name(delimiter: str) -> str:
+    return _DELIMITER_NAMES.get(delimiter, f"“{delimiter}”")
+
+
+def resolve_delimiter(delimiter: str) -> str:
+    d = _DELIMITER_ALIASES.get(delimiter, delimiter)
+    if len(d) != 1 or d in '"\r\n\x00':
+        raise CsvError(
+            "bad_delimiter",
+            "The delimiter must be a single character such as a comma (,), semicolon (;), tab or vertical bar (|).",
+        )
+    return d
+
+
+@dataclass
+class ParseSummary:
+    header: list[str]
+    header_line: int
+    row_count: int
+    blank_lines: int = 0
+    blank_line_numbers: list[int] = field(default_factory=list)  # the first 20
+    last_line: int = 0
+    line_column: str = "__line__"
+    profiles: dict[str, ColumnProfile] = field(default_factory=dict)  # filled by csv_to_text_parquet
+
+
+def _reader(lines, delimiter: str):
+    return csv.reader(
+        lines,
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        escapechar=None,
+        skipinitialspace=False,
+        strict=True,
+        quoting=csv.QUOTE_MINIMAL,
+    )
+
+
+def _check_header(header: list[str], line: int, delimiter: str) -> None:
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header, start=1):
+        if not name.strip():
+            hint = ""
+            if index == len(header) and len(header) > 1:
+                hint = f" The header line probably ends with an extra {delimiter_name(delimiter)}."
+            raise CsvError(
+                "empty_column_name",
+                f"Column {index} has no name in the header (line {line}). Every column needs a name.{hint}",
+                line=line,
+                column=None,
+            )
+        if name in seen:
+            raise CsvError(
+                "duplicate_column_name",
+                f"The column name {show_name(name)} appears twice in the header (line {line}, columns "
+                f"{seen[name]} and {index}). Column names must be unique: rename one of them.",
+                line=line,
+                column=name,
+            )
+        seen[name] = index
+
+
+def _line_column_name(header: list[str]) -> str:
+    name = "__line__"
+    taken = set(header)
+    n = 0
+    while name in taken:
+        n += 1
+        name = f"__line__{n}"
+    return name
+
+
+def _quote_problem(path, encoding: str, delimiter: str, start_line: int):
+    """Rescan from a record's first line to locate a quoting problem.
+
+    Returns ("unclosed", line_where_the_quote_opened, None),
+    ("bad_quote", line, column_index_1_based) or (None, None, None).
+    """
+    reader = LineReader(path, encoding)
+    in_quote = False
+    quote_line = None
+    field_start = True
+    after_quote = False
+    column = 1
+    for number, line in enumerate(reader, start=1):
+        if number < start_line:
+            continue
+        i, n = 0, len(line)
+        while i < n:
+            if in_quote:
+                j = line.find('"', i)
+                if j < 0:
+                    i = n
+                    break
+                if j + 1 < n and line[j + 1] == '"':
+                    i = j + 2
+                    continue
+                in_quote = False
+                after_quote = True
+                i = j + 1
+                continue
+            c = line[i]
+            if after_quote:
+                after_quote = False
+                if c == delimiter:
+                    field_start = True
+                    column += 1
+                    i += 1
+                    continue
+                if c in "\r\n":
+                    i = n
+                    break
+                return "bad_quote", number, column
+            if field_start and c == '"':
+                in_quote = True
+                quote_line = number
+                field_start = False
+                i += 1
+                continue
+            j = line.find(delimiter, i)
+            if j < 0:
+                i = n
+                break
+            column += 1
+            field_start = True
+            i = j + 1
+        if not in_quote:
+            # the record ended with this line: the next line starts a new record
+            field_start, after_quote, column = True, False, 1
+    if in_quote:
+        return "unclosed", quote_line, None
+    return None, None, None
+
+
+def _csv_error(exc: csv.Error, path, encoding, delimiter, start_line: int, header: list[str] | None) -> CsvError:
+    text = str(exc)
+    kind, line, column_index = _quote_problem(path, encoding, delimiter, start_line)
+    if kind == "unclosed":
+        return CsvError(
+            "unbalanced_quote",
+            f'Line {line}: a quoted value starts here but its closing quote (") is never found. '
+            'Close the quote, or write a quote that is part of a value as two quotes ("").',
+            line=line,
+        )
+    if "field larger" in text:
+        return CsvError(
+            "value_too_long",
+            f"Line {start_line}: a value in the row starting here is longer than {FIELD_LIMIT:,} characters. "
+            'This usually means a quote (") is opened in this row and only closed much later in the file.',
+            line=start_line,
+        )
+    if kind == "bad_quote":
+        name = None
+        where = f"Line {line}"
+        if header is not None and column_index is not None and column_index <= len(header):
+            name = header[column_index - 1]
+            where = f"Line {line}, column {show_name(name)}"
+        elif column_index is not None:
+            where = f"Line {line}, column {column_index}"
+        return CsvError(
+            "bad_quote",
+            f"{where}: a quoted value has other characters after its closing quote. Inside a quoted value, "
+            'write a quote as two quotes (""), or remove the quotes around the value.',
+            line=line,
+            column=name,
+        )
+    # Should not happen with strict parsing of newline-split input; keep it explainable.
+    return CsvError(
+        "bad_quote",
+        f'Line {start_line}: the row could not be read ({text}). Check the quotes (") on this line.',
+        line=start_line,
+    )
+
+
+def parse_csv(
+    path: str | Path,
+    encoding: str,
+    delimiter: str,
+    on_batch: Callable[[list[str], list[int]], None] | None,
+    *,
+    max_rows: int | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    stop_after: int | None = None,
+    on_header: Callable[[list[str], int], None] | None = None,
+) -> ParseSummary:
+    """Parse the whole file strictly, calling ``on_batch(cells, lines)`` per batch.
+
+    ``cells`` holds the batch's values row after row (``len(header)`` per row),
+    ``lines`` the physical line where each row starts. ``stop_after`` (for
+    sniffing) stops quietly after that many data rows.
+    """
+    lines = LineReader(path, encoding)
+    reader = _reader(lines, delimiter)
+    prev = 0
+    header: list[str] | None = None
+    blank = 0
+    blank_numbers: list[int] = []
+    try:
+        for row in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if not row:
+                blank += 1
+                if len(blank_numbers) < 20:
+                    blank_numbers.append(start)
+                continue
+            header = row
+            break
+        if header is None:
+            raise CsvError("empty_file", "The file is empty: it contains no header and no data.")
+        header_line = start
+        if not "".join(header).strip():
+            # Only blank space so far: an "empty" file unless something else follows.
+            for row in reader:
+                prev = reader.line_num
+                if "".join(row).strip():
+                    break
+            else:
+                raise CsvError("empty_file", "The file is empty: it contains only blank space.")
+        _check_header(header, header_line, delimiter)
+        if on_header is not None:
+            on_header(header, header_line)
+        ncols = len(header)
+        if batch_rows * ncols > MAX_BATCH_CELLS:
+            batch_rows = max(1_000, MAX_BATCH_CELLS // ncols)
+        cells: list[str] = []  # the batch's values, row after row
+        extend = cells.extend
+        row_lines: list[int] = []
+        add_line = row_lines.append
+        total = 0
+        limit = max_rows if max_rows is not None else -1
+        if stop_after is not None:
+            batch_rows = min(batch_rows, stop_after)
+        for row in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if len(row) != ncols:
+                if not row:
+                    blank += 1
+                    if len(blank_numbers) < 20:
+                        blank_numbers.append(start)
+                    continue
+                raise _ragged(row, ncols, start, prev, delimiter)
+            extend(row)
+            add_line(start)
+            if len(row_lines) >= batch_rows:
+                total += len(row_lines)
+                if 0 <= limit < total:
+                    raise _too_many(max_rows, row_lines[len(row_lines) - (total - limit)])
+                if on_batch is not None:
+                    on_batch(cells, row_lines)
+                if stop_after is not None and total >= stop_after:
+                    break
+                cells, row_lines = [], []
+                extend, add_line = cells.extend, row_lines.append
+    except csv.Error as exc:
+        raise _csv_error(exc, path, encoding, delimiter, prev + 1, header) from None
+    if row_lines and (stop_after is None or total < stop_after):
+        total += len(row_lines)
+        if 0 <= limit < total:
+            raise _too_many(max_rows, row_lines[len(row_lines) - (total - limit)])
+        if on_batch is not None:
+            on_batch(cells, row_lines)
+    if total == 0:
+        raise CsvError(
+            "no_rows",
+            f"The file has a header (line {header_line}) but no data rows below it.",
+            line=header_line,
+        )
+    return ParseSummary(
+        header=header,
+        header_line=header_line,
+        row_count=total,
+        blank_lines=blank,
+        blank_line_numbers=blank_numbers,
+        last_line=prev,
+        line_column=_line_column_name(header),
+    )
+
+
+def _ragged(row: list[str], ncols: int, start: int, end: int, delimiter: str) -> CsvError:
+    found = len(row)
+    span = ""
+    if end > start:
+        span = f" (this row runs from line {start} to line {end}, because a quoted value in it spans several lines)"
+    hint = ""
+    if found == 1 and not row[0].strip():
+        hint = " The line contains only spaces."
+    elif found > ncols:
+        hint = f' A value may contain an unquoted {delimiter_name(delimiter)}: put such values in quotes ("...").'
+    elif ncols > 1:
+        hint = f" Check that the values are separated by the {delimiter_name(delimiter)}."
+    return CsvError(
+        "ragged_row",
+        f"Line {start} has {found} value{'s' if found != 1 else ''} but the header has {ncols} "
+        f"column{'s' if ncols != 1 else ''}{span}.{hint}",
+        line=start,
+    )
+
+
+def _too_many(max_rows: int, line: int) -> CsvError:
+    return CsvError(
+        "too_many_rows",
+        f"The file has more than {max_rows:,} data rows, the most a dataset may have (the first extra "
+        f"row is on line {line}). Split the file or remove rows, then upload it again.",
+        line=line,
+    )
+
+
+def split_cells(cells: list[str], ncols: int, nrows: int) -> list[pa.Array]:
+    """Row-major values → one string array per column."""
+    flat = pa.array(cells, type=pa.string())
+    if ncols == 1:
+        return [flat]
+    index = np.arange(nrows * ncols, dtype=np.int64).reshape(nrows, ncols)
+    return [flat.take(pa.array(index[:, j])) for j in range(ncols)]
+
+
+class TextParquetWriter:
+    """Writes batches of text rows (plus their line numbers) to a Parquet file.
+
+    Each batch is profiled for the guesses (``profiles``), then encoded and
+    compressed as a row group in one background thread (pyarrow releases the GIL),
+    overlapping with parsing of the next batch; at most one batch waits, so memory
+    stays bounded. The file appears at ``path`` only on ``close``.
+    """
+
+    def __init__(self, path: str | Path, header: list[str]):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".part")
+        self.header = header
+        self.line_column = _line_column_name(header)
+        fields = [pa.field(name, pa.string()) for name in header]
+        fields.append(pa.field(self.line_column, pa.int64()))
+        self.schema = pa.schema(fields, metadata={LINE_COLUMN_KEY: self.line_column.encode(), KIND_KEY: b"text"})
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="snappy", use_dictionary=False)
+        self.profiles = {name: ColumnProfile(name) for name in header}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-parquet")
+        self.pending: Future | None = None
+
+    def write(self, cells: list[str], lines: list[int]) -> None:
+        columns = split_cells(cells, len(self.header), len(lines))
+        columns.append(pa.array(lines, type=pa.int64()))
+        for name, arr in zip(self.header, columns):
+            self.profiles[name].add(arr)
+        table = pa.Table.from_arrays(columns, schema=self.schema)
+        self._wait()
+        self.pending = self.pool.submit(self.writer.write_table, table, row_group_size=len(lines))
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self.pool.shutdown()
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            if self.pending is not None:
+                self.pending.exception()
+            self.pool.shutdown()
+            self.writer.close()
+        finally:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+
+
+def csv_to_text_parquet(
+    path: str | Path,
+    parquet_path: str | Path,
+    encoding: str,
+    delimiter: str,
+    *,
+    max_rows: int | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> ParseSummary:
+    state: dict = {}
+
+    def on_header(header, _line):
+        state["writer"] = TextParquetWriter(parquet_path, header)
+
+    def on_batch(cells, lines):
+        state["writer"].write(cells, lines)
+
+    try:
+        summary = parse_csv(
+            path, encoding, delimiter, on_batch, max_rows=max_rows, batch_rows=batch_rows, on_header=on_header
+        )
+    except BaseException:
+        if "writer" in state:
+            state["writer"].abort()
+        raise
+    writer = state["writer"]
+    writer.close()
+    summary.profiles = writer.profiles
+    return summary
+
+
+def sniff_delimiter(lines: list[str], complete: bool) -> str:
+    """Pick among , ; tab | the delimiter that splits the sample most consistently.
+
+    ``complete`` says the sample is the whole file (otherwise its last record may be
+    cut and is ignored). A file that no candidate splits is a single-column file: ",".
+    """
+    best = None
+    for priority, d in enumerate(CANDIDATE_DELIMITERS):
+        try:
+            rows = [r for r in csv.reader(lines, delimiter=d, quotechar='"', strict=False) if r]
+        except csv.Error:
+            continue
+        if not complete and len(rows) > 1:
+            rows = rows[:-1]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        same = sum(1 for r in rows if len(r) == width) / len(rows)
+        score = (same, width, -priority)
+        if best is None or score > best[0]:
+            best = (score, d)
+    return best[1] if best else ","
