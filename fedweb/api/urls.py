@@ -3,6 +3,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from datasets.api.views import DatasetViewSet, GrantViewSet
+from fedweb.audit.api import AuditEventViewSet
+from projects.api.views import PartnerViewSet, ProjectViewSet
 
 from . import views
 
@@ -10,6 +12,9 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("grants", GrantViewSet, basename="grant")
+router.register("partners", PartnerViewSet, basename="partner")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("audit", AuditEventViewSet, basename="audit")
 
 urlpatterns = [
     path("me/", views.me, name="api-me"),

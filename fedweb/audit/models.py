@@ -32,6 +32,19 @@ class AuditAction(models.TextChoices):
     GRANT = "grant", _("Granted dataset access")
     REVOKE = "revoke", _("Revoked dataset access")
     AUDIT_EXPORT = "audit_export", _("Exported audit trail")
+    PARTNER_IMPORT = "partner_import", _("Paired with a partner site")
+    PROJECT_INVITE = "project_invite", _("Project invitation")
+    PROJECT_ACCEPT = "project_accept", _("Project accepted")
+    PROJECT_REJECT = "project_reject", _("Project rejected")
+    PROJECT_SUSPEND = "project_suspend", _("Project suspended")
+    PROJECT_RESUME = "project_resume", _("Project resumed")
+    PROJECT_REVOKE = "project_revoke", _("Project revoked")
+    PROJECT_ROTATE = "project_rotate", _("Cooperation token rotated")
+    TABLE_AUTHORISED = "table_authorised", _("Table authorised into a project")
+    TABLE_REMOVED = "table_removed", _("Table removed from a project")
+    PSI_POLICY_UPDATE = "psi_policy_update", _("PSI policy changed")
+    PSI_SESSION_OPEN = "psi_session_open", _("PSI run requested by the partner")
+    PROXY_REJECT = "proxy_reject", _("Partner request refused")
 
 
 class AuditOutcome(models.TextChoices):

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "fedweb.accounts",
     "fedweb.audit",
     "fedweb.api",
+    "fedweb.proxy",
     "datasets",
     "projects",
     "jobs",

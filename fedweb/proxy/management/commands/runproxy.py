@@ -1,0 +1,52 @@
+"""``manage.py runproxy``: the site's gRPC proxy (mTLS) and its outbox sender."""
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from fedweb.proxy import authz, pki, sender
+from fedweb.proxy.server import build_server
+
+
+class Command(BaseCommand):
+    help = "Serve this site's proxy: the only door for partner sites (gRPC over mutual TLS)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--address", default="0.0.0.0:7443", help="host:port to listen on (default 0.0.0.0:7443)")
+        parser.add_argument("--no-sender", action="store_true", help="do not deliver queued events from this process")
+
+    def handle(self, *args, address, no_sender, **options):
+        try:
+            pki.current()
+        except pki.CertificateError as exc:
+            raise CommandError(str(exc)) from None
+        server, port = build_server(address)
+        server.start()
+        stop = threading.Event()
+        threads = []
+        if not no_sender:
+            threads.append(threading.Thread(target=sender.run_forever, args=(stop,), name="outbox-sender", daemon=True))
+        threads.append(threading.Thread(target=self._housekeeping, args=(stop,), name="proxy-housekeeping", daemon=True))
+        for thread in threads:
+            thread.start()
+
+        def shutdown(*_):
+            stop.set()
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        self.stdout.write(f"proxy listening on port {port} (mutual TLS)", ending="\n")
+        self.stdout.flush()
+        stop.wait()
+        server.stop(grace=5).wait()
+        for thread in threads:
+            thread.join(timeout=5)
+
+    @staticmethod
+    def _housekeeping(stop):
+        while not stop.wait(60):
+            try:
+                authz.forget_old_nonces()
+            except Exception:  # housekeeping must never stop the proxy
+                pass

@@ -1,0 +1,1 @@
+"""REST API for partners, projects and project tables."""

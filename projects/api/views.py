@@ -1,0 +1,167 @@
+"""Thin API views over the project and pairing services."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from datasets.api.views import IsSiteAdmin
+from datasets.services import get_visible
+from fedweb.api.errors import ServiceError
+
+from .. import pairing, services
+from ..models import Partner, Project, ProjectTable
+from .serializers import (
+    BundleExportSerializer,
+    BundleImportSerializer,
+    CommentSerializer,
+    ConnectionReportSerializer,
+    PartnerSerializer,
+    PolicySerializer,
+    ProjectCreateSerializer,
+    ProjectEventSerializer,
+    ProjectSerializer,
+    ProjectTableSerializer,
+    RemoteTableSerializer,
+    TableAuthoriseSerializer,
+)
+
+
+def _pairing_call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except pairing.PairingError as exc:
+        raise ServiceError(str(exc), code="bad_bundle") from None
+
+
+class PartnerViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    serializer_class = PartnerSerializer
+    queryset = Partner.objects.prefetch_related("certificates")
+    lookup_field = "party_id"
+
+    def get_permissions(self):
+        if self.action in ("list", "retrieve"):
+            return super().get_permissions()
+        return [IsSiteAdmin()]
+
+    @extend_schema(request=BundleImportSerializer, responses={201: PartnerSerializer})
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_bundle(self, request):
+        form = BundleImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        partner = _pairing_call(pairing.import_bundle, form.validated_data["bundle"], by=request.user, request=request._request)
+        return Response(PartnerSerializer(partner).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BundleExportSerializer, responses={200: BundleImportSerializer})
+    @action(detail=False, methods=["post"], url_path="bundle")
+    def export_bundle(self, request):
+        form = BundleExportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return Response(_pairing_call(pairing.export_bundle, form.validated_data["proxy_address"]))
+
+    @extend_schema(request=None, responses=ConnectionReportSerializer)
+    @action(detail=True, methods=["post"], url_path="test")
+    def test_connection(self, request, party_id=None):
+        report = pairing.test_connection(self.get_object())
+        return Response({"ok": report.ok, "summary": report.summary,
+                         "steps": [{"step": s, "ok": ok, "detail": d} for s, ok, d in report.steps]})
+
+
+class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    serializer_class = ProjectSerializer
+    queryset = Project.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        return services.visible_projects(self.request.user)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def create(self, request):
+        form = ProjectCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        project = services.create_project(user=request.user, request=request._request, **form.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    def _transition(self, request, fn):
+        form = CommentSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        project = fn(user=request.user, project=self.get_object(), request=request._request, **form.validated_data)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(request=CommentSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        return self._transition(request, services.accept)
+
+    @extend_schema(request=CommentSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._transition(request, services.reject)
+
+    @extend_schema(request=CommentSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        return self._transition(request, services.suspend)
+
+    @extend_schema(request=CommentSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._transition(request, services.resume)
+
+    @extend_schema(request=CommentSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return self._transition(request, services.revoke)
+
+    @extend_schema(request=None, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-token")
+    def rotate_token(self, request, pk=None):
+        project = services.rotate_token(user=request.user, project=self.get_object(), request=request._request)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(methods=["get"], responses=ProjectTableSerializer(many=True))
+    @extend_schema(methods=["post"], request=TableAuthoriseSerializer, responses={201: ProjectTableSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def tables(self, request, pk=None):
+        project = self.get_object()
+        if request.method == "GET":
+            return Response(ProjectTableSerializer(project.tables.select_related("dataset"), many=True).data)
+        form = TableAuthoriseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        dataset = get_visible(request.user, form.validated_data["dataset"])
+        table = services.authorise_table(
+            user=request.user, project=project, dataset=dataset, expires_at=form.validated_data.get("expires_at"),
+            policy=form.validated_data.get("policy"), request=request._request,
+        )
+        return Response(ProjectTableSerializer(table).data, status=status.HTTP_201_CREATED)
+
+    def _table(self, project, table_id) -> ProjectTable:
+        table = project.tables.filter(pk=table_id, revoked_at__isnull=True).select_related("dataset").first()
+        if table is None:
+            raise Http404
+        return table
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"tables/(?P<table_id>\d+)")
+    def remove_table(self, request, pk=None, table_id=None):
+        services.remove_table(user=request.user, table=self._table(self.get_object(), table_id), request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=PolicySerializer, responses=ProjectTableSerializer)
+    @action(detail=True, methods=["put"], url_path=r"tables/(?P<table_id>\d+)/policy")
+    def policy(self, request, pk=None, table_id=None):
+        form = PolicySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        table = services.update_policy(user=request.user, table=self._table(self.get_object(), table_id),
+                                       policy=form.validated_data, request=request._request)
+        return Response(ProjectTableSerializer(table).data)
+
+    @extend_schema(responses=RemoteTableSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="partner-tables")
+    def partner_tables(self, request, pk=None):
+        return Response(RemoteTableSerializer(self.get_object().remote_tables.all(), many=True).data)
+
+    @extend_schema(responses=ProjectEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        return Response(ProjectEventSerializer(self.get_object().events.all()[:500], many=True).data)

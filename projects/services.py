@@ -1,0 +1,272 @@
+"""Projects between two sites: invitation, answer, suspension, token rotation, revocation,
+and the tables each side authorises into a project with its PSI policy.
+
+Every change that the partner must learn is queued as an event in the same transaction
+(``fedweb.proxy.events.emit``), recorded in the project's history and in the audit
+trail under the event's id, so both sites' trails can be matched. The receiving side's
+appliers live in ``projects/appliers.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from datasets.models import Dataset
+from fedweb.api.errors import ServiceError
+from fedweb.audit.services import record
+from fedweb.proxy.events import emit
+
+from . import tokens
+from .models import Partner, Project, ProjectEvent, ProjectStatus, ProjectTable
+
+POLICY_FIELDS = {
+    "runs_per_day": "psi_runs_per_day",
+    "min_set_size": "psi_min_set_size",
+    "max_set_size": "psi_max_set_size",
+    "max_size_ratio": "psi_max_size_ratio",
+    "min_overlap": "psi_min_overlap",
+    "partner_may_receive": "psi_partner_may_receive",
+}
+
+
+def _require_admin(user) -> None:
+    if not user.is_site_admin:
+        raise PermissionDenied(_("Only site admins can do this."))
+
+
+def visible_projects(user):
+    """Projects are visible to everyone on the site who may work (admins, analysts, viewers)."""
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    return Project.objects.select_related("partner")
+
+
+def history(project, event, *, direction: str, party: str, summary: str, actor_name: str = "") -> None:
+    ProjectEvent.objects.create(
+        project=project, event_id=event.event_id if hasattr(event, "event_id") else event,
+        type=event.type if hasattr(event, "type") else "", direction=direction, party=party,
+        actor_name=actor_name, summary=summary[:500],
+    )
+
+
+def _announce(project, event_type: str, payload: dict, *, user, request, summary: str, token_version: int | None = None):
+    event = emit(project.partner, event_type, payload, project=project, token_version=token_version)
+    history(project, event, direction="out", party=settings.SITE_PARTY_ID, summary=summary, actor_name=user.get_username() if user else "")
+    record(event_type.replace(".", "_"), actor=user, request=request, obj=project, event_id=event.event_id,
+           details={"partner": project.partner.party_id, **{k: v for k, v in payload.items() if not k.startswith("sealed:")}})
+    return event
+
+
+# --- Lifecycle --------------------------------------------------------------------
+
+def create_project(*, user, partner: Partner, name: str, purpose: str, we_hold_labels: bool, request=None) -> Project:
+    """An analyst invites a partner; the partner's admin accepts or rejects."""
+    if not user.can_write:
+        raise PermissionDenied(_("Viewers cannot create projects."))
+    if not partner.is_active:
+        raise ServiceError(_("This partner is disabled."), details={"partner": [_("Disabled partner.")]})
+    name, purpose = (name or "").strip(), (purpose or "").strip()
+    if not name or not purpose:
+        raise ServiceError(_("A project needs a name and a purpose."), details={"name": [_("Required.")], "purpose": [_("Required.")]})
+    label_holder = settings.SITE_PARTY_ID if we_hold_labels else partner.party_id
+    with transaction.atomic():
+        project = Project.objects.create(
+            name=name[:200], purpose=purpose, partner=partner, initiator=settings.SITE_PARTY_ID,
+            label_holder=label_holder, status=ProjectStatus.PENDING, created_by=user,
+        )
+        _announce(
+            project, "project.invite",
+            {"name": project.name, "purpose": purpose, "label_holder": label_holder, "invited_by": user.get_username()},
+            user=user, request=request, summary=_("Invitation sent to %(p)s") % {"p": partner.name},
+        )
+    return project
+
+
+def accept(*, user, project: Project, comment: str = "", request=None) -> Project:
+    _require_admin(user)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status != ProjectStatus.INVITED:
+            raise ServiceError(_("Only a pending invitation can be accepted."), code="wrong_state", status_code=409)
+        token = tokens.new_token()
+        tokens.set_token(project, token, 1)
+        project.status, project.status_changed_by, project.decision_comment = ProjectStatus.ACTIVE, settings.SITE_PARTY_ID, comment
+        project.save()
+        _announce(
+            project, "project.accept",
+            {"comment": comment, "version": 1, "sealed:token": base64.b64encode(tokens.seal(token)).decode()},
+            user=user, request=request, summary=_("Invitation accepted"),
+        )
+    return project
+
+
+def reject(*, user, project: Project, comment: str = "", request=None) -> Project:
+    _require_admin(user)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status != ProjectStatus.INVITED:
+            raise ServiceError(_("Only a pending invitation can be rejected."), code="wrong_state", status_code=409)
+        project.status, project.status_changed_by, project.decision_comment = ProjectStatus.REJECTED, settings.SITE_PARTY_ID, comment
+        project.save()
+        _announce(project, "project.reject", {"comment": comment}, user=user, request=request, summary=_("Invitation rejected"))
+    return project
+
+
+def _change_status(*, user, project, allowed_from: set, to: str, event_type: str, summary: str, request, comment: str = ""):
+    _require_admin(user)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status not in allowed_from:
+            raise ServiceError(
+                _("The project is %(status)s: this cannot be done now.") % {"status": project.get_status_display()},
+                code="wrong_state", status_code=409,
+            )
+        project.status, project.status_changed_by = to, settings.SITE_PARTY_ID
+        project.save(update_fields=["status", "status_changed_by", "updated_at"])
+        _announce(project, event_type, {"comment": comment}, user=user, request=request, summary=summary)
+        if to in (ProjectStatus.SUSPENDED, ProjectStatus.REVOKED):
+            stop_running_work(project, reason=summary)
+    return project
+
+
+def suspend(*, user, project, comment: str = "", request=None):
+    return _change_status(user=user, project=project, allowed_from={ProjectStatus.ACTIVE}, to=ProjectStatus.SUSPENDED,
+                          event_type="project.suspend", summary=_("Project suspended"), request=request, comment=comment)
+
+
+def resume(*, user, project, comment: str = "", request=None):
+    return _change_status(user=user, project=project, allowed_from={ProjectStatus.SUSPENDED}, to=ProjectStatus.ACTIVE,
+                          event_type="project.resume", summary=_("Project resumed"), request=request, comment=comment)
+
+
+def revoke(*, user, project, comment: str = "", request=None):
+    return _change_status(
+        user=user, project=project,
+        allowed_from={ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED, ProjectStatus.PENDING},
+        to=ProjectStatus.REVOKED, event_type="project.revoke", summary=_("Project revoked"), request=request, comment=comment,
+    )
+
+
+def rotate_token(*, user, project, request=None) -> Project:
+    _require_admin(user)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
+            raise ServiceError(_("Only an active or suspended project has a token to rotate."), code="wrong_state", status_code=409)
+        old_version = project.token_version
+        token = tokens.new_token()
+        tokens.set_token(project, token, old_version + 1)
+        project.save()
+        # Announced under the OLD token: the partner does not know the new one yet.
+        _announce(
+            project, "project.rotate",
+            {"version": old_version + 1, "sealed:token": base64.b64encode(tokens.seal(token)).decode()},
+            user=user, request=request, summary=_("Cooperation token rotated"), token_version=old_version,
+        )
+    return project
+
+
+def stop_running_work(project: Project, *, reason: str) -> None:
+    """Close the project's open sessions: waiting jobs on this site fail at once."""
+    from fedweb.proxy import mailbox
+
+    for session in project.sessions.filter(closed_at__isnull=True):
+        mailbox.record_abort(session.session_id, project.partner.party_id, reason)
+        session.closed_at = timezone.now()
+        session.save(update_fields=["closed_at"])
+
+
+# --- Tables ----------------------------------------------------------------------
+
+def table_announcement(table: ProjectTable) -> dict:
+    dataset = table.dataset
+    return {
+        "table_id": str(dataset.pk),
+        "name": dataset.name,
+        "row_count": dataset.row_count,
+        "columns": [{"name": c["name"], "role": c["role"], "type": c.get("type")} for c in dataset.columns if c["role"] != "ignored"],
+        "expires_at": table.expires_at.isoformat() if table.expires_at else None,
+        "partner_may_receive_intersection": table.psi_partner_may_receive,
+    }
+
+
+def _clean_policy(policy: dict) -> dict:
+    cleaned, problems = {}, {}
+    for name, field in POLICY_FIELDS.items():
+        if name not in policy or policy[name] is None:
+            continue
+        value = policy[name]
+        try:
+            if name == "partner_may_receive":
+                cleaned[field] = bool(value)
+            elif name == "max_size_ratio":
+                cleaned[field] = float(value)
+                if cleaned[field] < 1:
+                    raise ValueError
+            else:
+                cleaned[field] = int(value)
+                if cleaned[field] < (1 if name == "runs_per_day" else 0):
+                    raise ValueError
+        except (TypeError, ValueError):
+            problems[name] = [_("Not a valid value.")]
+    low = cleaned.get("psi_min_set_size")
+    high = cleaned.get("psi_max_set_size")
+    if low is not None and high is not None and low > high:
+        problems["max_set_size"] = [_("Must be at least the minimum set size.")]
+    if problems:
+        raise ServiceError(_("Some PSI policy values are not valid."), details=problems)
+    return cleaned
+
+
+def authorise_table(*, user, project: Project, dataset: Dataset, expires_at: datetime | None = None,
+                    policy: dict | None = None, request=None) -> ProjectTable:
+    """Bring one of our datasets into the project; the partner sees its name, size and columns."""
+    _require_admin(user)
+    if not project.is_active:
+        raise ServiceError(_("Tables can be authorised into an active project only."), code="wrong_state", status_code=409)
+    if dataset.deleted_at is not None or not dataset.is_ready:
+        raise ServiceError(_("Only a ready dataset can be authorised."), details={"dataset": [_("Not ready.")]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError(_("The end date must be in the future."), details={"expires_at": [_("Must be in the future.")]})
+    with transaction.atomic():
+        table = ProjectTable.objects.select_for_update().filter(project=project, dataset=dataset, revoked_at__isnull=True).first()
+        if table is None:
+            table = ProjectTable(project=project, dataset=dataset, authorised_by=user)
+        table.expires_at = expires_at
+        for field, value in _clean_policy(policy or {}).items():
+            setattr(table, field, value)
+        table.save()
+        _announce(project, "table.authorised", table_announcement(table), user=user, request=request,
+                  summary=_("Table “%(t)s” authorised") % {"t": dataset.name})
+    return table
+
+
+def update_policy(*, user, table: ProjectTable, policy: dict, request=None) -> ProjectTable:
+    _require_admin(user)
+    with transaction.atomic():
+        for field, value in _clean_policy(policy).items():
+            setattr(table, field, value)
+        table.save()
+        record("psi_policy_update", actor=user, request=request, obj=table.project, details={"table": str(table.dataset_id), "policy": table.policy()})
+        if table.project.is_active:
+            _announce(table.project, "table.authorised", table_announcement(table), user=user, request=request,
+                      summary=_("PSI policy of “%(t)s” changed") % {"t": table.dataset.name})
+    return table
+
+
+def remove_table(*, user, table: ProjectTable, request=None) -> None:
+    _require_admin(user)
+    with transaction.atomic():
+        table.revoked_at = timezone.now()
+        table.save(update_fields=["revoked_at"])
+        project = table.project
+        if project.status in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
+            _announce(project, "table.removed", {"table_id": str(table.dataset_id)}, user=user, request=request,
+                      summary=_("Table “%(t)s” removed") % {"t": table.dataset.name})

@@ -1,0 +1,108 @@
+"""Job sessions and the PSI policy, enforced by the data owner.
+
+Before a PSI touches one of our tables, the partner's site must ask us to open a
+session (``OpenSession`` on our proxy). We check OUR policy for that table in that
+project, whatever the partner's site claims about itself: the table is authorised and
+not expired, today's run count, the partner's set size within our bounds, the ratio of
+the two set sizes, and whether the partner may receive the intersection. The minimum
+overlap travels to the PSI itself: below it nothing is revealed (the engine's PSI
+checks the count first). This is what stops a partner from enumerating our customer
+ids (seed 000, 会话式项目合作Token).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from fedweb.audit.models import AuditOutcome
+from fedweb.audit.services import record
+
+from .models import JobSession, Project, ProjectTable
+
+_SESSION = re.compile(r"[A-Za-z0-9_.-]{8,64}")
+
+
+class SessionRefused(Exception):
+    def __init__(self, reason: str, status: str = "PERMISSION_DENIED"):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def check_psi_policy(table: ProjectTable, *, partner_set_size: int, wants_intersection: bool) -> None:
+    """Raise SessionRefused naming the first rule the request breaks."""
+    if not table.is_live:
+        raise SessionRefused("the table is no longer authorised in this project")
+    ours = table.dataset.row_count or 0
+    since = timezone.now() - timedelta(days=1)
+    runs = JobSession.objects.filter(table=table, purpose="psi", opened_at__gte=since).count()
+    if runs >= table.psi_runs_per_day:
+        raise SessionRefused(f"the table's limit of {table.psi_runs_per_day} PSI runs per day is reached", "RESOURCE_EXHAUSTED")
+    if partner_set_size < table.psi_min_set_size:
+        raise SessionRefused(f"the partner's set ({partner_set_size}) is smaller than the minimum of {table.psi_min_set_size}")
+    if partner_set_size > table.psi_max_set_size:
+        raise SessionRefused(f"the partner's set ({partner_set_size}) is larger than the maximum of {table.psi_max_set_size}")
+    small, large = sorted((max(partner_set_size, 1), max(ours, 1)))
+    if large / small > table.psi_max_size_ratio:
+        raise SessionRefused(
+            f"the two sets differ in size by more than the allowed ratio of {table.psi_max_size_ratio:g}"
+        )
+    if wants_intersection and not table.psi_partner_may_receive:
+        raise SessionRefused("the partner may not receive the intersection of this table")
+
+
+def open_session(partner, project: Project, body: dict) -> dict:
+    """Handle a partner's OpenSession on OUR proxy; returns the terms both sides run with."""
+    purpose = body.get("purpose")
+    session_id = str(body.get("session_id", ""))
+    if purpose != "psi":
+        raise ValueError("unknown session purpose")
+    if not _SESSION.fullmatch(session_id):
+        raise ValueError("the session id must be 8-64 letters, digits, '.', '_' or '-'")
+    try:
+        table_id = uuid.UUID(str(body.get("table_id", "")))
+        partner_set_size = int(body.get("set_size"))
+    except (TypeError, ValueError):
+        raise ValueError("the request must name our table and the partner's set size") from None
+    wants_intersection = bool(body.get("wants_intersection", False))
+    refusal = None
+    with transaction.atomic():
+        table = (
+            ProjectTable.objects.select_for_update().select_related("dataset")
+            .filter(project=project, dataset_id=table_id, revoked_at__isnull=True).first()
+        )
+        try:
+            if table is None:
+                raise SessionRefused("this table is not authorised in this project")
+            check_psi_policy(table, partner_set_size=partner_set_size, wants_intersection=wants_intersection)
+            if JobSession.objects.filter(session_id=session_id).exists():
+                raise SessionRefused("this session id is already used", "ALREADY_EXISTS")
+        except SessionRefused as exc:
+            refusal = exc
+        else:
+            JobSession.objects.create(
+                session_id=session_id, project=project, purpose="psi", opened_by=partner.party_id, table=table,
+                details={"partner_set_size": partner_set_size, "wants_intersection": wants_intersection},
+            )
+    if refusal is not None:
+        _audit(project, partner, session_id, str(table_id), AuditOutcome.DENIED, refusal.reason)
+        raise refusal
+    _audit(project, partner, session_id, str(table_id), AuditOutcome.SUCCESS, "")
+    return {
+        "session_id": session_id,
+        "set_size": table.dataset.row_count,
+        "min_overlap": table.psi_min_overlap,
+        "reveal_to_partner": wants_intersection and table.psi_partner_may_receive,
+    }
+
+
+def _audit(project, partner, session_id, table_id, outcome, reason):
+    record(
+        "psi_session_open", actor_name=partner.party_id, obj=project, outcome=outcome,
+        details={"session": session_id, "table": table_id, "reason": reason},
+    )
