@@ -39,10 +39,6 @@ def check_psi_policy(table: ProjectTable, *, partner_set_size: int, wants_inters
     if not table.is_live:
         raise SessionRefused("the table is no longer authorised in this project")
     ours = table.dataset.row_count or 0
-    since = timezone.now() - timedelta(days=1)
-    runs = JobSession.objects.filter(table=table, purpose="psi", opened_at__gte=since).count()
-    if runs >= table.psi_runs_per_day:
-        raise SessionRefused(f"the table's limit of {table.psi_runs_per_day} PSI runs per day is reached", "RESOURCE_EXHAUSTED")
     if partner_set_size < table.psi_min_set_size:
         raise SessionRefused(f"the partner's set ({partner_set_size}) is smaller than the minimum of {table.psi_min_set_size}")
     if partner_set_size > table.psi_max_set_size:
@@ -54,6 +50,10 @@ def check_psi_policy(table: ProjectTable, *, partner_set_size: int, wants_inters
         )
     if wants_intersection and not table.psi_partner_may_receive:
         raise SessionRefused("the partner may not receive the intersection of this table")
+    since = timezone.now() - timedelta(days=1)
+    runs = JobSession.objects.filter(table=table, purpose="psi", opened_at__gte=since).count()
+    if runs >= table.psi_runs_per_day:
+        raise SessionRefused(f"the table's limit of {table.psi_runs_per_day} PSI runs per day is reached", "RESOURCE_EXHAUSTED")
 
 
 def open_session(partner, project: Project, body: dict) -> dict:

@@ -87,7 +87,14 @@ def make_self_signed(party_id: str, *, days: int = DEFAULT_DAYS, hostnames: list
                      not_before: dt.datetime | None = None) -> tuple[bytes, bytes]:
     """(key PEM, certificate PEM) for ``party_id``; the cert is its own trust anchor."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, party_id), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "FedWeb site")])
+    serial = x509.random_serial_number()
+    # The subject must differ between a site's certificates: during a rotation partners
+    # trust two of them, and TLS libraries find a trust anchor by subject name.
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, party_id),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "FedWeb site"),
+        x509.NameAttribute(NameOID.SERIAL_NUMBER, f"{serial:x}"),
+    ])
     start = not_before or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
     alt_names = [x509.DNSName(party_id)] + [x509.DNSName(h) for h in (hostnames or []) if h != party_id]
     cert = (
@@ -95,7 +102,7 @@ def make_self_signed(party_id: str, *, days: int = DEFAULT_DAYS, hostnames: list
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial)
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
@@ -111,6 +118,8 @@ def make_self_signed(party_id: str, *, days: int = DEFAULT_DAYS, hostnames: list
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -6,7 +6,7 @@ from .harness import start_pair
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory):
+def sites(tmp_path_factory):  # one pair per test module
     bank, telco = start_pair(tmp_path_factory.mktemp("sites"))
     yield bank, telco
     for site in (bank, telco):

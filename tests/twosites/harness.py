@@ -193,7 +193,8 @@ class Site:
         return self.post("/api/datasets/", {"name": name}, files={"file": (f"{name}.csv", csv_text.encode())}, expect=201)
 
     def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", code).stdout.strip()
+        """Run Python in the site's environment (as an insider would); returns its last output line."""
+        return self.manage("shell", "--no-imports", "-c", code).stdout.strip().splitlines()[-1]
 
 
 def eventually(check, *, seconds=30, interval=0.2, what="condition"):

@@ -28,7 +28,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"created and activated {cert.fingerprint}")
             elif action == "rotate":
                 cert = pki.create_site_certificate(days=days, make_current=False)
-                self.stdout.write(f"created {cert.fingerprint}; export the bundle for partners, then activate it")
+                self.stdout.write(f"created {cert.fingerprint} (export the bundle for partners, then activate it)")
             elif action in ("activate", "retire"):
                 if not fingerprint:
                     raise CommandError("name the certificate's fingerprint")
