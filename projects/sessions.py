@@ -12,10 +12,13 @@ ids (seed 000, 会话式项目合作Token).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
 
+import grpc
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -106,3 +109,29 @@ def _audit(project, partner, session_id, table_id, outcome, reason):
         "psi_session_open", actor_name=partner.party_id, obj=project, outcome=outcome,
         details={"session": session_id, "table": table_id, "reason": reason},
     )
+
+
+def request_psi_session(project: Project, *, remote_table_id: str, our_set_size: int, wants_intersection: bool,
+                        session_id: str | None = None) -> dict:
+    """Ask the partner (the data owner) to open a PSI session; opens it here too.
+
+    Returns the owner's terms (its set size, the minimum overlap, whether we may receive
+    the intersection). Raises SessionRefused with the owner's reason.
+    """
+    from fedweb.proxy import envelope as envelopes
+    from fedweb.proxy.client import envelope_to, stub_for
+
+    session_id = session_id or f"psi-{uuid.uuid4().hex}"
+    body = {"purpose": "psi", "session_id": session_id, "table_id": remote_table_id, "set_size": our_set_size,
+            "wants_intersection": wants_intersection}
+    channel, stub = stub_for(project.partner)
+    try:
+        answer = stub.OpenSession(envelope_to(project.partner, "session", project=project, body=envelopes.json_body(body)), timeout=15)
+    except grpc.RpcError as exc:
+        raise SessionRefused(exc.details() or exc.code().name, exc.code().name) from None
+    finally:
+        channel.close()
+    terms = json.loads(answer.detail)
+    JobSession.objects.create(session_id=session_id, project=project, purpose="psi", opened_by=settings.SITE_PARTY_ID,
+                              details={"remote_table": remote_table_id, "terms": terms})
+    return terms

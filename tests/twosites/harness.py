@@ -194,7 +194,8 @@ class Site:
 
     def shell(self, code: str) -> str:
         """Run Python in the site's environment (as an insider would); returns its last output line."""
-        return self.manage("shell", "--no-imports", "-c", code).stdout.strip().splitlines()[-1]
+        lines = self.manage("shell", "--no-imports", "-c", code).stdout.strip().splitlines()
+        return lines[-1] if lines else ""
 
 
 def eventually(check, *, seconds=30, interval=0.2, what="condition"):
