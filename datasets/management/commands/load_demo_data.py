@@ -19,17 +19,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--owner", required=True, help="user name that will own the tables")
         parser.add_argument("--credit-rows", type=int, default=100_000)
+        parser.add_argument(
+            "--side", choices=["all", "bank", "provider"], default="all",
+            help="bank: the label holder's tables; provider: the feature provider's table",
+        )
 
-    def handle(self, *args, owner, credit_rows, **options):
+    def handle(self, *args, owner, credit_rows, side, **options):
         user = get_user_model().objects.filter(username=owner).first()
         if user is None:
             raise CommandError(f"no user named {owner!r}")
         guest, host = breast_cancer_split()
-        tables = {
-            "Breast cancer — label holder (bank)": ("breast_cancer_guest.csv", guest, "Label `y` and 10 features; ids with leading zeros."),
-            "Breast cancer — feature provider": ("breast_cancer_host.csv", host, "20 more features for the same ids."),
-            "Credit applications (100k)": ("credit.csv", credit_table(credit_rows), "Generated credit-style table with a default label."),
-        }
+        tables = {}
+        if side in ("all", "bank"):
+            tables["Breast cancer — label holder (bank)"] = ("breast_cancer_guest.csv", guest, "Label `y` and 10 features; ids with leading zeros.")
+        if side in ("all", "provider"):
+            tables["Breast cancer — feature provider"] = ("breast_cancer_host.csv", host, "20 more features for the same ids.")
+        if side in ("all", "bank"):
+            tables["Credit applications (100k)"] = ("credit.csv", credit_table(credit_rows), "Generated credit-style table with a default label.")
         with tempfile.TemporaryDirectory() as tmp:
             for name, (filename, frame, description) in tables.items():
                 if Dataset.objects.alive().filter(owner=user, name=name).exists():
