@@ -1,5 +1,5 @@
 #!/bin/sh
-# Start one process of a site: web | worker | migrate | manage <args>.
+# Start one process of a site: web | worker | proxy | migrate | manage <args>.
 set -eu
 case "${1:-web}" in
     web)
@@ -9,6 +9,9 @@ case "${1:-web}" in
         ;;
     worker)
         exec celery -A fedweb worker --loglevel INFO --concurrency "${FEDWEB_WORKER_CONCURRENCY:-2}" -Q default
+        ;;
+    proxy)
+        exec python manage.py runproxy --address 0.0.0.0:7443
         ;;
     migrate)
         exec python manage.py migrate --noinput
