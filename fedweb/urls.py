@@ -6,6 +6,7 @@ from fedweb.accounts import views as account_views
 from fedweb.audit import views as audit_views
 from fedweb.health import healthz
 from frontend import views as ui
+from projects import views as project_views
 
 audit_patterns = (
     [path("", audit_views.audit_list, name="list"), path("export.csv", audit_views.audit_export, name="export")],
@@ -27,10 +28,12 @@ urlpatterns = [
     path("tokens/", account_views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", account_views.token_revoke, name="token_revoke"),
     path("datasets/", include("datasets.urls")),
-    path("projects/", ui.projects, name="projects"),
+    path("projects/", project_views.project_list, name="projects"),
+    path("projects/", include("projects.urls")),
     path("jobs/", ui.jobs, name="jobs"),
     path("models/", ui.models, name="models"),
-    path("partners/", ui.partners, name="partners"),
+    path("partners/", project_views.partner_list, name="partners"),
+    path("partners/", include("projects.partner_urls")),
     path("audit/", include(audit_patterns)),
     path("site-admin/", include(siteadmin_patterns)),
     path("django-admin/", admin.site.urls),

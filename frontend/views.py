@@ -20,11 +20,6 @@ def placeholder(title, coming):
     return view
 
 
-projects = placeholder(
-    _("Projects"),
-    _("Projects are where you work with a partner organisation: invite a partner, agree who holds the labels, "
-      "and choose which tables each side brings."),
-)
 jobs = placeholder(
     _("Jobs"),
     _("Jobs will list every intersection, training and scoring run, with live progress and results."),
@@ -32,8 +27,4 @@ jobs = placeholder(
 models = placeholder(
     _("Models"),
     _("Trained models will appear here, to compare, publish, and use for batch or online scoring."),
-)
-partners = placeholder(
-    _("Partners"),
-    _("Admins will connect this site to partner organisations' sites here, and test the connection."),
 )
