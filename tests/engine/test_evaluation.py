@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -146,7 +147,7 @@ def test_lift_table_splits_ranked_rows_into_bins_with_consistent_gains():
     assert table[-1]["gain"] == pytest.approx(1.0) and table[-1]["cumulative_lift"] == pytest.approx(1.0)
     order = np.argsort(-s, kind="mergesort")
     assert table[0]["positives"] == y[order][: table[0]["count"]].sum()
-    assert all(a["min_score"] >= b["max_score"] for a, b in zip(table, table[1:]))
+    assert all(a["min_score"] >= b["max_score"] for a, b in itertools.pairwise(table))
 
 
 def test_binary_report_is_json_serialisable_and_consistent():

@@ -70,7 +70,7 @@ def test_ctx_peer_refuses_when_there_is_more_than_one_other_party():
     ctx = Context(session_id="s", party_id="g", role="guest",
                   parties={"g": "guest", "h1": "host", "h2": "host"}, transport=InMemoryTransport())
     with pytest.raises(FederationError, match="exactly one"):
-        ctx.peer
+        _ = ctx.peer
     assert [p.party_id for p in ctx.peers] == ["h1", "h2"]
 
 
@@ -80,7 +80,7 @@ def test_sub_contexts_and_ranges_namespace_messages_so_equal_names_never_collide
     guest.sub("stats").peer.send("v", 1)
     for i, ctx in guest.range("epoch", 3):
         ctx.peer.send("v", 10 + i)
-    for i, item, ctx in guest.enumerate("batch", ["a", "b"]):
+    for _, item, ctx in guest.enumerate("batch", ["a", "b"]):
         ctx.peer.send("v", item)
     assert host.peer.recv("v") == 0
     assert host.sub("stats").peer.recv("v") == 1
@@ -114,7 +114,7 @@ def test_a_value_the_wire_cannot_carry_fails_at_send_naming_the_message():
 
 def test_a_malformed_payload_fails_at_recv_with_a_wire_error_naming_the_message():
     transport = InMemoryTransport()
-    guest, host = pair(transport)
+    _, host = pair(transport)
     transport.push("s1", "g", "h", "x", b"not a wire message")
     with pytest.raises(WireError, match="'x' from party 'g'"):
         host.peer.recv("x")

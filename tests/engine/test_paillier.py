@@ -27,7 +27,7 @@ from engine.crypto.paillier import (
     generate_keypair,
 )
 
-PROPERTY = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 small_ints = st.integers(min_value=-(2**15), max_value=2**15 - 1)
@@ -50,9 +50,7 @@ def phe_keys():
 
 def fixed(x, frac_bits=paillier.DEFAULT_FRAC_BITS):
     """What a float becomes after encoding: round(x * 2**f) / 2**f, computed exactly."""
-    return np.array([float(np.rint(np.ldexp(v, frac_bits))) / 2.0**frac_bits for v in np.ravel(x)]).reshape(
-        np.shape(x)
-    )
+    return np.array([float(np.rint(np.ldexp(v, frac_bits))) / 2.0**frac_bits for v in np.ravel(x)]).reshape(np.shape(x))
 
 
 # ----------------------------------------------------------------- keys
@@ -311,7 +309,9 @@ def test_x_transpose_d_agrees_with_the_same_computation_in_phe(keys, phe_keys):
     d = rng.normal(size=12)
     ours = private.decrypt(X.T @ public.encrypt(d))
     enc_d = [phe_public.encrypt(float(v)) for v in d]
-    theirs = [phe_private.decrypt(sum((enc_d[i] * int(X[i, j]) for i in range(12)), phe_public.encrypt(0))) for j in range(3)]
+    theirs = [
+        phe_private.decrypt(sum((enc_d[i] * int(X[i, j]) for i in range(12)), phe_public.encrypt(0))) for j in range(3)
+    ]
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
     np.testing.assert_allclose(ours, X.T @ d, rtol=1e-12)
 
@@ -386,6 +386,50 @@ def test_results_do_not_depend_on_the_thread_count(keys):
         paillier.set_thread_count(None)
     for a, b in zip(with_threads, alone):
         np.testing.assert_array_equal(a, b)
+
+
+def test_helper_processes_give_the_same_results_as_this_process(keys, monkeypatch):
+    from engine.crypto import _paillier_kernels as kernels
+    from engine.crypto import _paillier_worker as worker
+
+    public, private = keys
+    rng = np.random.default_rng(13)
+    X = rng.integers(-(2**15), 2**15, size=(120, 4))
+    ids = rng.integers(0, 6, size=(120, 3))
+    d = public.encrypt(rng.normal(size=120))
+    monkeypatch.setattr(kernels, "HELPER_MIN_ROW_PASSES", 10**12)
+    local = (private.decrypt(X.T @ d), private.decrypt(d.bucket_sum(ids, 6)))
+    monkeypatch.setattr(kernels, "HELPER_MIN_ROW_PASSES", 0)
+    monkeypatch.setattr(worker, "_disabled", False)
+    paillier.set_thread_count(2)
+    try:
+        assert paillier.warm_up() == 1
+        shared = (private.decrypt(X.T @ d), private.decrypt(d.bucket_sum(ids, 6)))
+
+        # A helper that dies mid-job: its share is recomputed here and helpers are switched off.
+        def broken(self):
+            raise worker.HelperError("simulated crash")
+
+        monkeypatch.setattr(worker._Helper, "receive", broken)
+        recovered = private.decrypt(X.T @ d)
+        assert worker._disabled
+    finally:
+        paillier.set_thread_count(None)
+    np.testing.assert_array_equal(local[0], shared[0])
+    np.testing.assert_array_equal(local[1], shared[1])
+    np.testing.assert_array_equal(local[0], recovered)
+
+
+def test_the_helper_protocol_frames_fields_and_optional_ciphertexts():
+    from engine.crypto import _paillier_worker as worker
+
+    fields = [b"", b"abc", bytes(range(256))]
+    assert [bytes(f) for f in worker.unpack_fields(worker.pack_fields(fields))] == fields
+    with pytest.raises(ValueError):
+        worker.unpack_fields(worker.pack_fields(fields)[:-1])
+    values = [gmpy2.mpz(5), None, gmpy2.mpz(2**100)]
+    blob = worker.optional_ciphertexts_to_bytes(values, 16)
+    assert worker.optional_ciphertexts_from_bytes(memoryview(blob), 16) == values
 
 
 # ------------------------------------------------------------- overflow

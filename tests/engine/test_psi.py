@@ -117,10 +117,11 @@ def psi(guest_ids, host_ids, transport=None, role_params=None, **params):
 
 TRICKY_GUEST = [
     "0012345", "12345", "a ", " a", "a", "", "é", "e\u0301", "日本", "NA", "null", "x" * 10_000,
-    "x" * 10_000 + "y", "guest-only-1", "tab\tnew\nline", "🎉",
+    "x" * 10_000 + "y", "guest-only-1", "tab\tnew\nline", "🎉", "nul\x00inside", "\x00",
 ]
 TRICKY_HOST = [
     "12345", "a", "e\u0301", "日本", "null", "x" * 10_000 + "y", "host-only", "0012345 ", "NaN", "🎉", "",
+    "nul", "\x00",
 ]
 
 
@@ -129,8 +130,9 @@ def test_psi_matches_ids_exactly_as_text_like_a_python_set_intersection(arithmet
     out = psi(TRICKY_GUEST, TRICKY_HOST, arithmetic=arithmetic)
     expected = set(TRICKY_GUEST) & set(TRICKY_HOST)
     assert set(out["guest"]["data"]["id"]) == expected
-    assert out["guest"]["metrics"]["intersection_size"] == len(expected) == 8
+    assert out["guest"]["metrics"]["intersection_size"] == len(expected) == 9
     assert "0012345" not in expected and "é" not in expected and "a " not in expected
+    assert "nul" not in expected and "\x00" in expected  # NUL is a character like any other
 
 
 def test_both_parties_get_their_own_rows_for_the_intersection_in_the_same_order():
@@ -167,7 +169,7 @@ def test_guest_only_reveal_gives_the_host_no_rows_and_never_sends_it_the_matchin
     out = psi(TRICKY_GUEST, TRICKY_HOST, transport=transport, reveal="guest")
     assert set(out["guest"]["data"]["id"]) == set(TRICKY_GUEST) & set(TRICKY_HOST)
     assert len(out["host"]["data"]) == 0 and list(out["host"]["data"].columns) == ["id", "h"]
-    assert out["host"]["metrics"]["intersection_size"] == 8
+    assert out["host"]["metrics"]["intersection_size"] == 9
     assert out["host"]["metrics"]["rows_revealed"] is False
     to_host = transport.keys("guest", "host")
     assert not [k for k in to_host if "reblinded" in k]  # B^a would let the host match
@@ -179,7 +181,7 @@ def test_cardinality_only_gives_both_the_size_and_nobody_rows_or_the_permutation
     out = psi(TRICKY_GUEST, TRICKY_HOST, transport=transport, reveal="cardinality")
     for role in ("guest", "host"):
         assert len(out[role]["data"]) == 0
-        assert out[role]["metrics"]["intersection_size"] == 8
+        assert out[role]["metrics"]["intersection_size"] == 9
     assert "psi/permutation" not in transport.keys("host", "guest")
 
 
@@ -215,8 +217,8 @@ def test_duplicate_ids_can_keep_the_first_row_of_each_id():
     out = psi(["a", "b", "a", "c"], ["a", "c", "c"], duplicate_ids="first")
     guest, host = out["guest"]["data"], out["host"]["data"]
     assert guest["id"].tolist() == host["id"].tolist() and sorted(guest["id"]) == ["a", "c"]
-    assert dict(zip(guest["id"], guest["g"])) == {"a": 0, "c": 3}
-    assert dict(zip(host["id"], host["h"])) == {"a": 0, "c": 1}
+    assert dict(zip(guest["id"], guest["g"], strict=True)) == {"a": 0, "c": 3}
+    assert dict(zip(host["id"], host["h"], strict=True)) == {"a": 0, "c": 1}
     assert out["guest"]["metrics"]["duplicate_rows"] == 1 and out["host"]["metrics"]["duplicate_rows"] == 1
 
 

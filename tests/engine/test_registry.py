@@ -17,6 +17,7 @@ from engine.errors import (
     EngineError,
     InvalidInput,
     InvalidParameters,
+    PeerFailed,
     RegistryError,
     UnknownRole,
 )
@@ -195,7 +196,7 @@ def test_a_failure_inside_run_is_announced_to_the_peers_before_it_propagates():
                     parties={"guest": "guest", "host": "host"}, transport=transport, default_timeout=1)
     with pytest.raises(InvalidParameters):
         component.run(guest, "guest", {"rounds": -1}, {"data": pd.DataFrame()})
-    with pytest.raises(Exception, match="InvalidParameters: component 'demo'"):
+    with pytest.raises(PeerFailed, match="InvalidParameters: component 'demo'"):
         transport.pull("s", "host", "guest", "anything", deadline=0)
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def engine_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -51,7 +50,8 @@ def test_run_psi_writes_each_roles_aligned_rows_and_metrics(csvs, tmp_path):
     assert sorted(guest_rows["id"]) == ["0012345", "12345", "NA", "null"]
     assert guest_rows["id"].tolist() == host_rows["id"].tolist()
     assert list(guest_rows.columns) == ["id", "age", "score"] and list(host_rows.columns) == ["id", "income"]
-    assert dict(zip(host_rows["id"], host_rows["income"])) == {"12345": 10, "0012345": 20, "NA": 30, "null": 50}
+    incomes = dict(zip(host_rows["id"], host_rows["income"], strict=True))
+    assert incomes == {"12345": 10, "0012345": 20, "NA": 30, "null": 50}
     metrics = json.loads((out / "guest" / "metrics.json").read_text())
     assert metrics["intersection_size"] == 4 and metrics["input_rows"] == 6 and metrics["peer_unique_ids"] == 6
 

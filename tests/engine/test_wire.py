@@ -29,7 +29,7 @@ def same(a, b) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     return a == b
@@ -173,6 +173,10 @@ def test_decoder_rejects_a_huge_announced_length_without_allocating_it():
     # An array of 2**15 x 2**15 float64 (8 GiB) announced in a handful of bytes.
     message = wire.MAGIC + bytes([wire.VERSION, 0x09, 11, 2]) + b"\x80\x80\x02" * 2
     with pytest.raises(WireError, match="truncated"):
+        decode(message)
+    # No elements at all, but dimensions numpy could not even represent: (0, 2**31, 2**31).
+    message = wire.MAGIC + bytes([wire.VERSION, 0x09, 11, 3, 0]) + b"\x80\x80\x80\x80\x08" * 2
+    with pytest.raises(WireError, match="exceeds the limit"):
         decode(message)
 
 

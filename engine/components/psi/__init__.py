@@ -1,0 +1,114 @@
+"""The ``psi`` component: private set intersection of two parties' ids.
+
+Declaration and parameters live here; the protocol (with its message table
+and what each side learns) is in :mod:`engine.components.psi.protocol`.
+
+Duplicated ids within one party's table: the protocol always runs on the
+distinct ids. ``duplicate_ids`` then decides what happens to the rows:
+
+* ``"error"`` (default) -- refuse the input: vertical federated learning
+  joins row i of the guest with row i of the host, which needs one row per id.
+* ``"first"`` -- keep the first row of each id; outputs stay one row per id
+  and aligned.
+* ``"all"`` -- keep every row of each matched id, grouped by id in the
+  shared order. Row counts per id may then differ between parties, so the
+  outputs are aligned by id, not row for row.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.components.psi import protocol
+from engine.registry import Component, Port
+
+__all__ = ["PsiParams", "psi"]
+
+
+class PsiParams(BaseModel):
+    """Parameters of the ``psi`` component."""
+
+    model_config = ConfigDict(extra="forbid", title="PSI parameters")
+
+    id_column: str = Field(
+        "id",
+        min_length=1,
+        title="ID column",
+        description=(
+            "Column holding the ids to intersect. Ids are compared exactly as text: "
+            "'0012345' and '12345' differ, so are 'a ' and 'a'."
+        ),
+    )
+    reveal: Literal["both", "guest", "cardinality"] = Field(
+        "both",
+        title="Reveal to",
+        description=(
+            "Who learns the intersection: 'both' parties (each gets its aligned rows), "
+            "the 'guest' only (the host gets no rows and learns only the size), or "
+            "'cardinality' (nobody gets rows; both learn the size)."
+        ),
+    )
+    min_overlap: int = Field(
+        0,
+        ge=0,
+        le=10**12,
+        title="Minimum overlap",
+        description=(
+            "Refuse to reveal anything when fewer ids than this are shared. Each party "
+            "may set its own; the larger applies. The job then fails with a policy error "
+            "and neither rows nor the size are released."
+        ),
+    )
+    arithmetic: Literal["x25519", "ristretto255"] = Field(
+        "x25519",
+        title="Group arithmetic",
+        description=(
+            "How the ristretto255 group is computed in (the hash is RFC 9380 hash_to_ristretto255 "
+            "either way): 'x25519' multiplies through libsodium's X25519 ladder on the group's "
+            "Montgomery x-coordinates, about 1.4x faster end to end; 'ristretto255' multiplies with "
+            "crypto_scalarmult_ristretto255 and also validates every element the peer sends. Both "
+            "parties must use the same."
+        ),
+    )
+    duplicate_ids: Literal["error", "first", "all"] = Field(
+        "error",
+        title="Duplicate ids",
+        description=(
+            "What to do when an id appears on several rows of one party's table: "
+            "'error' refuses the input, 'first' keeps the first row of each id, "
+            "'all' keeps every row (outputs are then aligned by id, not row for row)."
+        ),
+    )
+
+
+psi = Component(
+    name="psi",
+    version="1.0.0",
+    description=(
+        "Private set intersection (ECDH on ristretto255): find the ids two parties share "
+        "without revealing the others, and output each party's rows for the shared ids "
+        "in the same order on both sides."
+    ),
+    roles=("guest", "host"),
+    params=PsiParams,
+    inputs=[
+        Port("data", "table", "Rows to align; must contain the id column (text)."),
+    ],
+    outputs=[
+        Port(
+            "data",
+            "table",
+            "This party's rows whose id is in the intersection, in the order shared by both "
+            "parties (empty when this party is not told the intersection).",
+        ),
+        Port(
+            "metrics",
+            "metrics",
+            "input_rows, unique_ids, duplicate_rows, peer_unique_ids, intersection_size, "
+            "output_rows, rows_revealed, reveal.",
+        ),
+    ],
+)
+
+psi.role("guest")(protocol.guest)
+psi.role("host")(protocol.host)

@@ -1,0 +1,1 @@
+"""Cryptographic building blocks of the federated engine."""

@@ -1,0 +1,1 @@
+"""Vertical federated modelling: shared pieces of the modelling components."""
