@@ -1,0 +1,203 @@
+"""Helpers both SecureBoost roles use: reading tables, parameters, model-half checks."""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import InvalidInput
+from engine.ml import model_io
+from engine.ml import tree as T
+
+COMPONENT = "hetero_secureboost"
+PREDICT_COMPONENT = "hetero_secureboost_predict"
+VERSION = "1.0.0"
+
+
+def as_frame(table: Any, input: str) -> pd.DataFrame:
+    """A pandas DataFrame from a DataFrame or a pyarrow Table."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pa = None
+    if pa is not None and isinstance(table, pa.Table):
+        return table.to_pandas()
+    raise InvalidInput(f"input {input!r} must be a table", input=input)
+
+
+def read_ids(frame: pd.DataFrame, column: str, input: str) -> list[str]:
+    """The id column as a list of text; refuses a missing column, non-text or missing ids."""
+    if column not in frame.columns:
+        raise T.MissingColumn(column, input=input)
+    values = frame[column].tolist()
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidInput(
+            f"id column {column!r} of input {input!r} must hold text (read it with dtype=str) "
+            "and have no missing value",
+            input=input,
+            column=column,
+        )
+    return values
+
+
+def apply_transform(document: Any, frame: pd.DataFrame, input: str) -> pd.DataFrame:
+    """Apply a fitted preprocessing model (``engine.ml.preprocessing``) when one is given."""
+    if document is None:
+        return frame
+    try:
+        from engine.ml.preprocessing import apply_model
+    except ImportError:
+        raise InvalidInput(
+            "the 'transform' input needs engine.ml.preprocessing, which this engine does not have",
+            input="transform",
+        ) from None
+    return apply_model(document, frame)
+
+
+def default_features(frame: pd.DataFrame, params: Any, *, role: str) -> list[str]:
+    """The job's feature columns, or every column but the id (and, at the guest, the label)."""
+    if params.features is not None:
+        features = list(params.features)
+        if len(set(features)) != len(features):
+            raise InvalidInput("the 'features' parameter names a column twice", input="data")
+        for name in features:
+            if name not in frame.columns:
+                raise T.MissingColumn(name, input="data")
+            if name == params.id_column or (role == "guest" and name == params.label_column):
+                raise InvalidInput(f"column {name!r} is the id or label column, not a feature", input="data",
+                                   column=name)
+        return features
+    excluded = {params.id_column} | ({params.label_column} if role == "guest" else set())
+    return [str(c) for c in frame.columns if c not in excluded]
+
+
+def boost_params(params: Any) -> T.BoostParams:
+    return T.BoostParams(
+        n_trees=params.n_trees,
+        max_depth=params.max_depth,
+        learning_rate=params.learning_rate,
+        min_child_weight=params.min_child_weight,
+        l2=params.l2,
+        min_split_gain=params.min_split_gain,
+        subsample=params.subsample,
+        seed=params.seed,
+        precision_bits=params.precision_bits,
+        early_stopping_rounds=params.early_stopping_rounds,
+        early_stopping_metric=params.early_stopping_metric,
+    )
+
+
+# --------------------------------------------------------- model-half checks
+
+
+def _fail(message: str) -> None:
+    raise model_io.ModelFormatError(f"SecureBoost model: {message}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_edges(bins: Any, features: list[str]) -> None:
+    if not isinstance(bins, dict) or sorted(bins) != sorted(features):
+        _fail("'bins' must give the edges of every feature")
+    for name, edges in bins.items():
+        if not isinstance(edges, list) or not all(_finite(e) for e in edges):
+            _fail(f"the edges of {name!r} must be a list of numbers")
+        if any(b <= a for a, b in pairwise(edges)):
+            _fail(f"the edges of {name!r} must increase")
+
+
+def check_guest_body(body: Any) -> None:
+    """Structural checks of the guest's half (what ``import`` refuses)."""
+    if not isinstance(body, dict):
+        _fail("the body must be an object")
+    for key in ("id_column", "features", "bins", "base_margin", "trees"):
+        if key not in body:
+            _fail(f"the guest half lacks {key!r}")
+    features = body["features"]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        _fail("'features' must be a list of names")
+    _check_edges(body["bins"], features)
+    if not _finite(body["base_margin"]):
+        _fail("'base_margin' must be a number")
+    if not isinstance(body["trees"], list):
+        _fail("'trees' must be a list")
+    for t, nodes in enumerate(body["trees"]):
+        _check_tree(nodes, t, features, body["bins"])
+
+
+def _check_tree(nodes: Any, t: int, features: list[str], bins: dict[str, list]) -> None:
+    if not isinstance(nodes, list) or not nodes:
+        _fail(f"tree {t} has no nodes")
+    ids = [nd.get("id") if isinstance(nd, dict) else None for nd in nodes]
+    if ids != list(range(len(nodes))):
+        _fail(f"tree {t}: nodes must be numbered 0, 1, 2... in order")
+    reached = {0}
+    for nd in nodes:
+        where = f"tree {t} node {nd['id']}"
+        if "leaf" in nd:
+            if not _finite(nd["leaf"]):
+                _fail(f"{where}: the leaf value must be a number")
+            continue
+        split, left, right = nd.get("split"), nd.get("left"), nd.get("right")
+        if not isinstance(split, dict) or split.get("owner") not in ("guest", "host"):
+            _fail(f"{where}: a node is a leaf or has a split owned by 'guest' or 'host'")
+        if not (isinstance(left, int) and isinstance(right, int) and nd["id"] < left < len(nodes)
+                and nd["id"] < right < len(nodes) and left != right):
+            _fail(f"{where}: children must be later nodes of the same tree")
+        if left in reached or right in reached:
+            _fail(f"{where}: a node is reached twice")
+        reached.update((left, right))
+        if split["owner"] == "guest":
+            name, b = split.get("feature"), split.get("bin")
+            if name not in features or not isinstance(b, int) or not 0 <= b <= len(bins[name]):
+                _fail(f"{where}: unknown feature or bin")
+            expected = bins[name][b] if b < len(bins[name]) else None
+            if split.get("threshold") != expected:
+                _fail(f"{where}: the threshold does not match the feature's bin edge")
+        elif not isinstance(split.get("split_id"), str):
+            _fail(f"{where}: a host split needs its opaque split_id")
+    if len(reached) != len(nodes):
+        _fail(f"tree {t}: some nodes are not reachable from the root")
+
+
+def check_host_body(body: Any) -> None:
+    """Structural checks of the host's half."""
+    if not isinstance(body, dict):
+        _fail("the body must be an object")
+    for key in ("id_column", "features", "bins", "splits"):
+        if key not in body:
+            _fail(f"the host half lacks {key!r}")
+    features = body["features"]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        _fail("'features' must be a list of names")
+    _check_edges(body["bins"], features)
+    splits = body["splits"]
+    if not isinstance(splits, dict):
+        _fail("'splits' must map split ids to splits")
+    for split_id, split in splits.items():
+        if not isinstance(split, dict) or split.get("feature") not in features:
+            _fail(f"split {split_id}: unknown feature")
+        edges = body["bins"][split["feature"]]
+        b = split.get("bin")
+        if not isinstance(b, int) or not 0 <= b <= len(edges):
+            _fail(f"split {split_id}: bin out of range")
+        if split.get("threshold") != (edges[b] if b < len(edges) else None):
+            _fail(f"split {split_id}: the threshold does not match the feature's bin edge")
+
+
+def host_routing(body: dict[str, Any], matrix: np.ndarray, split_ids: list[str]) -> dict[str, np.ndarray]:
+    """For each host split, which rows go left (``x <= threshold``; missing goes right)."""
+    index = {name: j for j, name in enumerate(body["features"])}
+    out = {}
+    for split_id in split_ids:
+        split = body["splits"][split_id]
+        out[split_id] = T.goes_left(matrix[:, index[split["feature"]]], split["threshold"])
+    return out
