@@ -251,8 +251,13 @@ def run_single_core_slice(guest_csv: Path, host_csv: Path, size: int) -> dict[st
 # ------------------------------------------------------------ crypto throughput
 
 
-def crypto_throughput(count: int) -> dict[str, float]:
-    """Hash-then-multiply per second, all threads: both arithmetics vs rbcl per call."""
+def crypto_throughput(count: int, repeats: int = 3) -> dict[str, float]:
+    """Hash-then-multiply per second: both arithmetics (all threads) vs rbcl per call.
+
+    The variants are interleaved and each keeps its best of ``repeats`` runs,
+    so a burst of activity from a neighbour on a shared machine does not
+    decide the comparison.
+    """
     import hashlib
 
     import rbcl
@@ -260,19 +265,25 @@ def crypto_throughput(count: int) -> dict[str, float]:
     from engine.crypto import ecc
 
     messages = [f"{i:011d}".encode() for i in range(count)]
-    rates = {}
-    started = time.perf_counter()
-    ecc.hash_to_montgomery_many(messages, b"bench", ecc.random_x25519_scalar())
-    rates["x25519"] = count / (time.perf_counter() - started)
-    scalar = ecc.random_scalar()
-    started = time.perf_counter()
-    ecc.hash_to_group_many(messages, b"bench", scalar=scalar)
-    rates["ristretto255"] = count / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for m in messages:
-        point = rbcl.crypto_core_ristretto255_from_hash(hashlib.sha512(b"bench" + m).digest())
-        rbcl.crypto_scalarmult_ristretto255(scalar, point)
-    rates["rbcl"] = count / (time.perf_counter() - started)
+    x25519_key, scalar = ecc.random_x25519_scalar(), ecc.random_scalar()
+
+    def rbcl_per_call() -> None:
+        for m in messages:
+            point = rbcl.crypto_core_ristretto255_from_hash(hashlib.sha512(b"bench" + m).digest())
+            rbcl.crypto_scalarmult_ristretto255(scalar, point)
+
+    variants = {
+        "x25519": lambda: ecc.hash_to_montgomery_many(messages, b"bench", x25519_key),
+        "ristretto255": lambda: ecc.hash_to_group_many(messages, b"bench", scalar=scalar),
+        "rbcl": rbcl_per_call,
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            started = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+    rates = {name: count / seconds for name, seconds in best.items()}
     rates["threads"] = ecc.default_threads()
     return rates
 
@@ -337,13 +348,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         "target": f"< {TARGET_MEMORY_MB:.0f} MB per party",
         "ok": peak < TARGET_MEMORY_MB,
     })
-    rates = crypto_throughput(5_000 if quick else 50_000)
+    rates = crypto_throughput(5_000 if quick else 20_000)
     threads = rates["threads"]
     rows.append({
         "benchmark": "hash-to-group + scalar mult per second (ids/s)",
         "ours": f"{rates['x25519']:,.0f}/s x25519, {rates['ristretto255']:,.0f}/s ristretto255 "
                 f"(engine batch API, {threads} threads)",
-        "reference": f"{rates['rbcl']:,.0f}/s (rbcl per-call API, ristretto255, 1 thread)",
+        "reference": f"{rates['rbcl']:,.0f}/s (rbcl per-call API, ristretto255, 1 thread; best of 3 each)",
         "ratio": rates["ristretto255"] / rates["rbcl"],
         "target": f"ristretto255 batch >= {0.8 * threads:.1f}x rbcl (uses all {threads} cores)",
         "ok": rates["ristretto255"] / rates["rbcl"] >= 0.8 * threads,

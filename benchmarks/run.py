@@ -6,8 +6,9 @@ Usage::
     python -m benchmarks --quick    # small sizes, prints the table only
     python -m benchmarks --quick --output /tmp/bench.md
 
-Each module in :data:`MODULES` exposes ``run(quick: bool = False) -> list[dict]``
-returning rows with these keys:
+The modules are ``benchmarks.bench_psi`` and ``benchmarks.bench_paillier`` first,
+then every other ``benchmarks/bench_*.py`` in name order. Each exposes
+``run(quick: bool = False) -> list[dict]`` returning rows with these keys:
 
 ========== ===============================================================
 benchmark  what is measured, with its unit
@@ -32,6 +33,7 @@ import datetime as dt
 import importlib
 import math
 import os
+import pkgutil
 import platform
 import sys
 import time
@@ -39,17 +41,24 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-MODULES = ("benchmarks.bench_psi", "benchmarks.bench_paillier")
+PREFERRED = ("benchmarks.bench_psi", "benchmarks.bench_paillier")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
 KEYS = ("benchmark", "ours", "reference", "ratio", "target", "ok")
+
+
+def modules() -> list[str]:
+    """The benchmark modules to run, in order (the preferred ones even if absent)."""
+    here = Path(__file__).resolve().parent
+    found = sorted(f"benchmarks.{m.name}" for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    return list(PREFERRED) + [name for name in found if name not in PREFERRED]
 
 
 def collect(quick: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """Run every available module; return its rows and notes about skipped modules."""
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    for name in MODULES:
+    for name in modules():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
