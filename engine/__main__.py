@@ -131,6 +131,13 @@ def _run(args: argparse.Namespace) -> int:
         input_name = input_name or "data"
         if role not in component.roles:
             raise _UsageError(f"unknown role {role!r} in --data (roles: {', '.join(component.roles)})")
+        port = next((p for p in component.inputs_for(role) if p.name == input_name), None)
+        if port is not None and port.type == "model":
+            # Model inputs are model files (engine/ml/model_io.py: JSON, never pickle).
+            from engine.ml import model_io
+
+            inputs.setdefault(role, {})[input_name] = model_io.load(path)
+            continue
         id_column = getattr(params_by_role[role], "id_column", None)
         text_columns = [id_column] if isinstance(id_column, str) else []
         inputs.setdefault(role, {})[input_name] = read_table(path, text_columns=text_columns)
