@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from engine import wire
-from engine.components.hetero_lr import hetero_lr, hetero_lr_predict, model, protocol
+from engine.components.hetero_lr import hetero_lr, hetero_lr_predict, model, protocol, scorecard
 from engine.components.hetero_lr.keyowner import OwnerEncryptor
 from engine.crypto import paillier
 from engine.errors import InvalidInput, InvalidParameters, ProtocolError
@@ -184,13 +184,21 @@ def test_one_class_only_is_a_clear_error_at_the_guest_and_in_the_central_referen
 # ------------------------------------------------------------------ protocol helpers
 
 
-def test_owner_encryption_makes_ciphertexts_the_library_decrypts():
+@pytest.mark.parametrize("workers", [0, 2])
+def test_owner_encryption_makes_ciphertexts_the_library_decrypts(workers):
     public, private = paillier.generate_keypair(1024, insecure_allow_small_keys=True)
     values = np.random.default_rng(1).normal(scale=1000, size=300)
-    encrypted = OwnerEncryptor(private).encrypt(values)
-    assert np.array_equal(private.decrypt(encrypted), np.rint(values * 2.0**53) / 2.0**53)
-    assert np.allclose(private.decrypt(encrypted + 1.0 - public.encrypt(values)), 1.0)
-    assert len(set(OwnerEncryptor(private).encrypt(np.zeros(50)).ciphertexts)) == 50  # fresh randomness
+    encryptor = OwnerEncryptor(private, workers=workers)
+    try:
+        assert encryptor.worker_count == workers
+        encrypted = encryptor.encrypt(values)
+        assert np.array_equal(private.decrypt(encrypted), np.rint(values * 2.0**53) / 2.0**53)
+        assert np.allclose(private.decrypt(encrypted + 1.0 - public.encrypt(values)), 1.0)
+        assert len(set(encryptor.encrypt(np.zeros(200)).ciphertexts)) == 200  # fresh randomness each time
+        assert private.decrypt(encryptor.encrypt([-2.5])).tolist() == [-2.5]  # small jobs stay in-process
+    finally:
+        encryptor.close()
+    assert encryptor.worker_count == 0
 
 
 def test_masks_hide_the_value_and_come_off_exactly():
@@ -383,10 +391,26 @@ def test_with_validation_scores_the_guest_receives_the_host_scores_of_validation
     assert arrays[0][1].shape == (69,)
 
 
+def _encryption_workers_of_this_process() -> int:
+    import os
+    from pathlib import Path
+
+    count = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"_owner_worker" in (proc / "cmdline").read_bytes():
+                count += 1
+        except (OSError, ValueError, IndexError):
+            pass
+    return count
+
+
 def test_unaligned_rows_and_differing_settings_are_refused():
     guest, host = breast_cancer()
     with pytest.raises(ProtocolError, match="not aligned"):
         train({"max_epochs": 1}, guest, host.iloc[::-1].reset_index(drop=True))
+    assert _encryption_workers_of_this_process() == 0  # stopped even though the run failed
     with pytest.raises(ProtocolError, match="row counts"):
         train({"max_epochs": 1}, guest, host[:-1])
     with pytest.raises(InvalidParameters, match="learning_rate") as info:
@@ -527,15 +551,16 @@ def test_prediction_applies_the_preprocessing_transform_first():
     assert scored["guest"]["metrics"]["consistency_check"] == "passed"
 
 
-def test_the_runner_trains_from_csv_files_and_writes_each_half(tmp_path, capsys):
+def test_the_runner_trains_from_csv_files_then_predicts_and_scores_with_the_model_files(tmp_path, capsys):
     from engine.__main__ import main
     from engine.errors import ComponentNotFound
     from engine.registry import get_component, register
 
-    try:
-        get_component("hetero_lr")
-    except ComponentNotFound:  # until the lead lists it in engine.components.BUILTINS
-        register(hetero_lr)
+    for component in (hetero_lr, hetero_lr_predict, scorecard):  # registered by discovery; tolerate older trees
+        try:
+            get_component(component.name)
+        except ComponentNotFound:
+            register(component)
     guest, host = breast_cancer()
     guest[:300].to_csv(tmp_path / "g.csv", index=False)
     host[:300].to_csv(tmp_path / "h.csv", index=False)
@@ -550,3 +575,19 @@ def test_the_runner_trains_from_csv_files_and_writes_each_half(tmp_path, capsys)
     assert guest_model["sample_check"]["ids"] == guest["id"][:10].tolist()  # ids stay text: leading zeros kept
     metrics = json.loads((tmp_path / "out" / "guest" / "metrics.json").read_text())
     assert len(metrics["history"]) == 2 and metrics["train_loss"] < metrics["history"][0]["train_loss"]
+
+    # Score new rows with the two model files, then turn the probabilities into points.
+    guest[300:].to_csv(tmp_path / "g2.csv", index=False)
+    host[300:].to_csv(tmp_path / "h2.csv", index=False)
+    code = main(["run", "hetero_lr_predict", "--data", f"guest={tmp_path / 'g2.csv'}", f"host={tmp_path / 'h2.csv'}",
+                 f"guest.model={tmp_path / 'out' / 'guest' / 'model.json'}",
+                 f"host.model={tmp_path / 'out' / 'host' / 'model.json'}", "--out", str(tmp_path / "scored")])
+    assert code == 0, capsys.readouterr().err
+    predictions = pd.read_csv(tmp_path / "scored" / "guest" / "predictions.csv", dtype={"id": str})
+    assert predictions["id"].tolist() == guest["id"][300:].tolist() and predictions["probability"].between(0, 1).all()
+    code = main(["run", "scorecard", "--data", f"guest={tmp_path / 'scored' / 'guest' / 'predictions.csv'}",
+                 "--params", '{"base_score": 600, "base_odds": 50, "pdo": 20}', "--out", str(tmp_path / "points")])
+    assert code == 0, capsys.readouterr().err
+    points = pd.read_csv(tmp_path / "points" / "guest" / "data.csv", dtype={"id": str})
+    assert np.allclose(points["points"], 600 + 20 / np.log(2) * (np.log((1 - points["probability"]) / points["probability"])
+                                                                   - np.log(50)))

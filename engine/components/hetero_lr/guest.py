@@ -9,6 +9,7 @@ decides when to stop, and owns the intercept.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,12 @@ from engine.ml import logistic
 
 
 def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    # The encryption worker processes stop when training ends, however it ends.
+    with contextlib.ExitStack() as cleanup:
+        return _train(ctx, params, inputs, cleanup)
+
+
+def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextlib.ExitStack) -> dict[str, Any]:
     started = time.perf_counter()
     protocol.check_key_bits(params)
     settings = logistic.Settings.from_params(params)
@@ -76,6 +83,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys)
     paillier.warm_up()
     encryptor = OwnerEncryptor(private)
+    cleanup.callback(encryptor.close)
     nonce = protocol.new_nonce()
     peer = ctx.peer
     peer.send("hello", {

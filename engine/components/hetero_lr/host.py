@@ -7,6 +7,7 @@ row orders and stop/best signals; it owns its weights and never sees labels.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -24,6 +25,12 @@ from engine.ml import logistic
 
 
 def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    # The encryption worker processes stop when training ends, however it ends.
+    with contextlib.ExitStack() as cleanup:
+        return _train(ctx, params, inputs, cleanup)
+
+
+def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextlib.ExitStack) -> dict[str, Any]:
     started = time.perf_counter()
     protocol.check_key_bits(params)
     settings = logistic.Settings.from_params(params)
@@ -70,6 +77,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys)
     paillier.warm_up()
     encryptor = OwnerEncryptor(private)
+    cleanup.callback(encryptor.close)
     peer = ctx.peer
     hello = expect(peer.recv("hello"), ["protocol", "model_id", "rows", "validation_rows", "weights", "public_key",
                                         "nonce", "ids", "validation_ids", "settings", "resume_epoch", "done"], "hello")

@@ -88,8 +88,9 @@ carries nothing about how it was computed (circuit privacy).
 
 Every per-row encryption (steps 2 and 6) is made by the key's owner, which
 knows the factorisation: :class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor`
-computes the same ciphertexts modulo ``p**2`` and ``q**2`` (CRT), ~1.8x
-faster than the public-key path and identically distributed.
+computes the same ciphertexts modulo ``p**2`` and ``q**2`` (CRT) in worker
+processes, ~1.8x less work than the public-key path, identically
+distributed.
 
 Partial scores must stay below ``2**32`` in magnitude (else the run stops
 with :class:`~engine.ml.logistic.TrainingDiverged`): that public bound sizes
