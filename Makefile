@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+REF_VENV := .venv-ref
+REF_STAMP := $(REF_VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8000
 
@@ -21,6 +23,12 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
+# The benchmarks' reference implementations, kept apart from the product's packages.
+$(REF_STAMP): benchmarks/requirements-reference.txt
+	test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-reference.txt
+	touch $(REF_STAMP)
+
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
@@ -37,5 +45,5 @@ demo: $(STAMP)
 clean-demo:
 	rm -rf $(DEMO_DIR)
 
-bench: $(STAMP)
-	$(PY) -m benchmarks
+bench: $(STAMP) $(REF_STAMP)
+	FEDWEB_BENCH_REFERENCE_PYTHON=$(REF_VENV)/bin/python $(PY) -m benchmarks

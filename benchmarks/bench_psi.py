@@ -186,37 +186,30 @@ def run_two_processes(guest_csv: Path, host_csv: Path, workdir: Path, arithmetic
 # ------------------------------------------------------------------- reference
 
 
-def _openmined_main(guest_csv: str, host_csv: str, out: str) -> None:
-    """Entry point of the openmined-psi reference process."""
-    started = time.perf_counter()
-    import private_set_intersection.python as openmined
+REFERENCE_PYTHON_ENV = "FEDWEB_BENCH_REFERENCE_PYTHON"
 
-    from engine.io import read_table
 
-    guest = read_table(guest_csv, text_columns=["id"])["id"].tolist()
-    host = read_table(host_csv, text_columns=["id"])["id"].tolist()
-    client = openmined.client.CreateWithNewKey(True)
-    server = openmined.server.CreateWithNewKey(True)
-    setup = server.CreateSetupMessage(0.0, len(guest), host, openmined.DataStructure.RAW)
-    response = server.ProcessRequest(client.CreateRequest(guest))
-    intersection = client.GetIntersection(setup, response)
-    result = {"intersection": len(intersection), "seconds": time.perf_counter() - started}
-    Path(out).write_text(json.dumps(result))
+def _reference_python() -> str | None:
+    """The interpreter of the reference environment, if it has openmined-psi.
+
+    ``make bench`` builds ``.venv-ref`` from benchmarks/requirements-reference.txt
+    and names its interpreter in ``FEDWEB_BENCH_REFERENCE_PYTHON``; without it,
+    this interpreter is used if openmined-psi happens to be importable here.
+    """
+    candidate = os.environ.get(REFERENCE_PYTHON_ENV) or sys.executable
+    probe = subprocess.run([candidate, "-c", "import private_set_intersection.python"], capture_output=True)
+    return candidate if probe.returncode == 0 else None
 
 
 def run_openmined(guest_csv: Path, host_csv: Path, workdir: Path) -> dict[str, Any] | None:
     """Time openmined-psi on the same files, or return None if it is not installed."""
-    try:
-        import private_set_intersection.python  # noqa: F401
-    except ImportError:
+    python = _reference_python()
+    if python is None:
         return None
     out = workdir / "openmined.json"
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_psi", "openmined", str(guest_csv), str(host_csv), str(out)],
-        cwd=REPO_ROOT,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")),
-    )
+    script = REPO_ROOT / "benchmarks" / "openmined_reference.py"
+    proc = subprocess.Popen([python, str(script), str(guest_csv), str(host_csv), str(out)], cwd=REPO_ROOT)
     _, code, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(code):
         raise RuntimeError("the openmined-psi reference process failed")
@@ -365,9 +358,6 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["party"] and len(argv) == 7:
         _party_main(*argv[1:])
-        return 0
-    if argv[:1] == ["openmined"] and len(argv) == 4:
-        _openmined_main(*argv[1:])
         return 0
     quick = "--quick" in argv
     for row in run(quick=quick):

@@ -55,9 +55,25 @@ The hash is unchanged (RFC 9380 ``hash_to_ristretto255``), the group is the
 same prime-order group, only the representation of intermediate values (an
 x-coordinate instead of a ristretto encoding) and the multiplication routine
 differ. The tests check this path against ``crypto_scalarmult_ristretto255``.
-What is lost is validation: X25519 accepts any 32 bytes. A peer sending
-low-order points gets a libsodium error (all-zero output); points on the
-quadratic twist are harmless by Curve25519's twist security.
+What is lost is validation: X25519 accepts any 32 bytes (bit 255 is ignored,
+values >= p are reduced), so a dishonest peer can send u-coordinates that are
+not in the group. What each such input gets back, and why it is harmless:
+
+* a low-order point (u = 0, 1, p - 1, and the two u of order 8): the
+  result is zero, libsodium says so, and the party refuses the whole message
+  (:class:`CryptoError`);
+* a curve point with a torsion component, ``u(P + T)``: the clamped scalar is
+  a multiple of 8, so the reply is the reply to ``u(P)`` -- the secret modulo
+  8 is never exposed, which is the small-subgroup attack that ristretto's
+  validation exists to stop;
+* a point on the quadratic twist (order ``4 * q``, ``q`` a 253-bit prime): the
+  reply is a twist point, which can equal no doubly blinded id of an honest
+  party, and getting the secret from it is a discrete logarithm modulo ``q``
+  (Curve25519's twist security, the reason X25519 needs no point check).
+
+So a peer learns nothing from crafted inputs that it could not learn by
+sending valid group elements, which both arithmetics answer alike. Secrets are
+fresh for every run. The tests exercise all three cases.
 """
 
 from __future__ import annotations

@@ -96,6 +96,60 @@ def test_x25519_refuses_low_order_points_and_counts_them():
         ecc.ristretto_to_montgomery(b"\xff" * 32)
 
 
+_P = 2**255 - 19
+_A = 486662
+_ORDER_8_US = (
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+)
+
+
+def _curve_v(u: int) -> int | None:
+    """A v with v**2 = u**3 + A u**2 + u (mod p), or None when u is on the twist."""
+    rhs = (u * u * u + _A * u * u + u) % _P
+    v = pow(rhs, (_P + 3) // 8, _P)
+    if v * v % _P != rhs:
+        v = v * pow(2, (_P - 1) // 4, _P) % _P
+    return v if v * v % _P == rhs else None
+
+
+def _u_bytes(u: int) -> bytes:
+    return u.to_bytes(32, "little")
+
+
+def test_x25519_clears_a_torsion_component_a_peer_adds_to_a_group_element():
+    # A malicious peer may send u(P + T) with T of order 8 instead of u(P). The clamped
+    # X25519 scalar is a multiple of 8, so the reply is exactly the reply to u(P): nothing
+    # about the secret modulo 8 is exposed (the small-subgroup attack ristretto prevents).
+    element_u = ecc.hash_to_montgomery_many([b"an id"], b"dst", ecc.random_x25519_scalar())[0].tobytes()
+    u1 = int.from_bytes(element_u, "little")
+    v1 = _curve_v(u1)
+    assert v1 is not None
+    secret = ecc.random_x25519_scalar()
+    for u2 in _ORDER_8_US:
+        v2 = _curve_v(u2)
+        assert v2 is not None
+        slope = (v2 - v1) * pow(u2 - u1, -1, _P) % _P
+        u_sum = (slope * slope - _A - u1 - u2) % _P
+        assert u_sum != u1
+        assert ecc.x25519(secret, _u_bytes(u_sum)) == ecc.x25519(secret, element_u)
+        with pytest.raises(CryptoError, match="low-order"):
+            ecc.x25519(secret, _u_bytes(u2))
+
+
+def test_x25519_on_a_twist_point_answers_in_the_twist_and_never_leaks_a_low_order_result():
+    # u values that are not on the curve lie on its quadratic twist (order 4 * a 253-bit
+    # prime). The reply is a twist point again, not a curve point an honest party would
+    # produce, so it can match no doubly blinded id; recovering the secret from it is a
+    # discrete logarithm in that 253-bit group.
+    secret = ecc.random_x25519_scalar()
+    twist_us = [u for u in range(2, 200) if _curve_v(u) is None][:20]
+    assert twist_us
+    for u in twist_us:
+        reply = int.from_bytes(ecc.x25519(secret, _u_bytes(u)), "little")
+        assert reply != 0 and _curve_v(reply) is None
+
+
 def test_invalid_scalars_and_domain_tags_are_refused():
     with pytest.raises(CryptoError, match="non-zero"):
         ecc.scalar_mult_many(bytes(32), np.zeros((1, 32), np.uint8))

@@ -66,8 +66,9 @@ class PsiParams(BaseModel):
             "How the ristretto255 group is computed in (the hash is RFC 9380 hash_to_ristretto255 "
             "either way): 'x25519' multiplies through libsodium's X25519 ladder on the group's "
             "Montgomery x-coordinates, about 1.4x faster end to end; 'ristretto255' multiplies with "
-            "crypto_scalarmult_ristretto255 and also validates every element the peer sends. Both "
-            "parties must use the same."
+            "crypto_scalarmult_ristretto255 and also validates every element the peer sends (with "
+            "'x25519', invalid elements are harmless rather than refused). Both parties must use "
+            "the same."
         ),
     )
     duplicate_ids: Literal["error", "first", "all"] = Field(

@@ -43,8 +43,11 @@ step 1). The group is ristretto255 and ``H`` its RFC 9380 hash either way:
   the group elements and multiplication is libsodium's X25519 ladder, 1.6x
   faster per multiplication (1M x 1M: 99-110 s instead of 140-152 s, which
   is what keeps the 150 s target). ``D`` is then ``u(D)``, equal for equal
-  ids. See :mod:`engine.crypto.ecc` for why this is the same group; what is
-  lost is per-element validation of what the peer sends.
+  ids. See :mod:`engine.crypto.ecc` for why this is the same group. Elements
+  the peer sends are not validated one by one, but crafted ones gain it
+  nothing: low-order inputs are refused, torsion components are cleared by
+  the clamped scalar, and twist points are answered on the twist, where the
+  discrete logarithm is as hard (the module explains each case).
 * ``"ristretto255"``: ``crypto_scalarmult_ristretto255`` on ristretto
   encodings; every element received is validated as a canonical encoding
   (and not the identity).
