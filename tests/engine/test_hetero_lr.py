@@ -464,6 +464,47 @@ def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run_exactly(tmp
             for role, data in (("guest", guest), ("host", host))})
 
 
+def test_a_host_vanishing_mid_training_loses_no_finished_epoch(tmp_path, monkeypatch):
+    # The host dies while finishing epoch 3 (after the guest may have saved its own epoch 3). The guest
+    # stops promptly with the host's failure, epochs 1 and 2 are on disk at both, a mismatched resume is
+    # refused with both epochs named, and resuming both from epoch 2 ends exactly as an unbroken run.
+    from engine.components.hetero_lr import host as host_module
+
+    guest, host = breast_cancer()
+    params = {"learning_rate": 0.3, "batch_size": 150, "max_epochs": 4, "seed": 4, "checkpoint_dir": str(tmp_path)}
+    full = train({**params, "checkpoint_dir": None}, guest[:450], host[:450])
+
+    real_write = host_module.write_checkpoint
+
+    def dying_write(directory, role, epoch, document):
+        if epoch == 3:
+            raise ConnectionResetError("host machine lost its network")
+        real_write(directory, role, epoch, document)
+
+    monkeypatch.setattr(host_module, "write_checkpoint", dying_write)
+    with pytest.raises(ConnectionResetError, match="lost its network"):
+        train(params, guest[:450], host[:450])
+    monkeypatch.setattr(host_module, "write_checkpoint", real_write)
+    assert {p.name for p in (tmp_path / "host").iterdir()} == {"epoch-00001.json", "epoch-00002.json", "latest.json"}
+    assert model_io.load(tmp_path / "host" / "latest.json")["body"]["epoch"] == 2
+
+    def resume_from(guest_file: str, host_file: str) -> dict:
+        saved = {"guest": model_io.load(tmp_path / "guest" / guest_file),
+                 "host": model_io.load(tmp_path / "host" / host_file)}
+        return run_local(hetero_lr, {**SMALL_KEYS, **params, "checkpoint_dir": None}, {
+            role: {"data": data[:450], "resume": saved[role]} for role, data in (("guest", guest), ("host", host))})
+
+    guest_latest = model_io.load(tmp_path / "guest" / "latest.json")["body"]["trainer"]["epoch"]
+    if guest_latest != 2:
+        named = f"epoch {guest_latest} here, epoch 2 at the host|epoch 2 here, epoch {guest_latest} at the guest"
+        with pytest.raises(ProtocolError, match=named):
+            resume_from("latest.json", "latest.json")
+    resumed = resume_from("epoch-00002.json", "epoch-00002.json")
+    for role in ("guest", "host"):
+        assert resumed[role]["model"]["body"]["weights"] == full[role]["model"]["body"]["weights"]
+    assert resumed["guest"]["metrics"]["history"] == full["guest"]["metrics"]["history"]
+
+
 # ------------------------------------------------------------------ prediction and model files
 
 

@@ -261,14 +261,16 @@ def test_sets_larger_than_one_message_and_one_thread_slice_are_chunked_and_still
 # ------------------------------------------------------------------ duplicates
 
 
-def test_duplicate_ids_are_refused_by_default_without_revealing_them():
+def test_duplicate_ids_can_be_refused_without_revealing_them():
     with pytest.raises(InvalidInput, match="2 rows whose id appears on an earlier row") as info:
-        psi(["secret-id", "secret-id", "other", "other"], ["x"])
+        psi(["secret-id", "secret-id", "other", "other"], ["x"], duplicate_ids="error")
     assert "secret-id" not in str(info.value)
 
 
-def test_duplicate_ids_can_keep_the_first_row_of_each_id():
-    out = psi(["a", "b", "a", "c"], ["a", "c", "c"], duplicate_ids="first")
+def test_by_default_the_first_row_of_each_id_is_kept_and_the_rest_reported():
+    out = psi(["a", "b", "a", "c"], ["a", "c", "c"])
+    assert "1 rows repeat an id" in out["guest"]["metrics"]["warnings"][0]
+    assert out["host"]["metrics"]["warnings"] and not psi(["a"], ["a"])["guest"]["metrics"]["warnings"]
     guest, host = out["guest"]["data"], out["host"]["data"]
     assert guest["id"].tolist() == host["id"].tolist() and sorted(guest["id"]) == ["a", "c"]
     assert dict(zip(guest["id"], guest["g"], strict=True)) == {"a": 0, "c": 3}

@@ -107,8 +107,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         val is not None and hello["validation_ids"] != protocol.ids_digest(nonce, val.ids)
     ):
         raise ProtocolError("the parties' rows are not aligned (different ids or order): align them with psi first")
-    if hello["resume_epoch"] != resumed_from or (resume is not None and hello["model_id"] != model_id):
-        raise ProtocolError("the parties resume from different checkpoints (epoch or model id differ)")
+    protocol.check_resume(resumed_from, hello["resume_epoch"], resume is None or hello["model_id"] == model_id,
+                          "guest")
     model_id = str(hello["model_id"])
     guest_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys)
     m_g = hello["weights"]

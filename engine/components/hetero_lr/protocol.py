@@ -247,6 +247,25 @@ def check_protocol(hello: dict[str, Any], protocol: str) -> None:
 # ---------------------------------------------------------- batches
 
 
+def check_resume(mine: int | None, theirs: Any, same_model: bool, peer: str) -> None:
+    """Both parties resume from the same epoch of the same run, or both start afresh.
+
+    A party that failed mid-epoch may have written one checkpoint fewer than
+    the other, so the message names both epochs: give both parties the
+    ``epoch-NNNNN.json`` of the last epoch they both have.
+    """
+    def text(epoch: Any) -> str:
+        return "a fresh start" if epoch is None else f"epoch {epoch}"
+
+    if theirs != mine:
+        raise ProtocolError(
+            f"the parties resume from different checkpoints: {text(mine)} here, {text(theirs)} at the {peer}; "
+            "give both the checkpoint of the same epoch (epoch-NNNNN.json in each party's checkpoint directory)"
+        )
+    if not same_model:
+        raise ProtocolError(f"the checkpoints here and at the {peer} come from different training runs")
+
+
 def check_batch_rows(chunks: Sequence[np.ndarray], guest_weights: int, host_weights: int) -> None:
     """Every batch must have more rows than either party has weights.
 

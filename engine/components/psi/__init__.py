@@ -6,10 +6,12 @@ and what each side learns) is in :mod:`engine.components.psi.protocol`.
 Duplicated ids within one party's table: the protocol always runs on the
 distinct ids. ``duplicate_ids`` then decides what happens to the rows:
 
-* ``"error"`` (default) -- refuse the input: vertical federated learning
-  joins row i of the guest with row i of the host, which needs one row per id.
-* ``"first"`` -- keep the first row of each id; outputs stay one row per id
-  and aligned.
+* ``"first"`` (default) -- keep the first row of each id; outputs stay one
+  row per id and aligned row for row, as vertical federated learning needs
+  (it joins row i of the guest with row i of the host). The metrics count the
+  rows set aside (``duplicate_rows``) and say so in ``warnings``.
+* ``"error"`` -- refuse the input, for pipelines where a repeated id means
+  the data is wrong.
 * ``"all"`` -- keep every row of each matched id, grouped by id in the
   shared order. Row counts per id may then differ between parties, so the
   outputs are aligned by id, not row for row.
@@ -71,13 +73,14 @@ class PsiParams(BaseModel):
             "the same."
         ),
     )
-    duplicate_ids: Literal["error", "first", "all"] = Field(
-        "error",
+    duplicate_ids: Literal["first", "error", "all"] = Field(
+        "first",
         title="Duplicate ids",
         description=(
             "What to do when an id appears on several rows of one party's table: "
-            "'error' refuses the input, 'first' keeps the first row of each id, "
-            "'all' keeps every row (outputs are then aligned by id, not row for row)."
+            "'first' keeps the first row of each id (and reports how many rows were set aside), "
+            "'error' refuses the input, 'all' keeps every row (outputs are then aligned by id, "
+            "not row for row)."
         ),
     )
 
@@ -106,7 +109,8 @@ psi = Component(
             "metrics",
             "metrics",
             "input_rows, unique_ids, duplicate_rows, peer_unique_ids, intersection_size, "
-            "output_rows, rows_revealed, reveal.",
+            "output_rows, rows_revealed, reveal, arithmetic, warnings (plain-language notes, "
+            "e.g. rows set aside because their id repeats).",
         ),
     ],
 )

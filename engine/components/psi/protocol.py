@@ -312,6 +312,12 @@ def _aligned_output(
 
 
 def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
+    warnings = []
+    if s.ids.duplicate_rows and params.duplicate_ids == "first":
+        warnings.append(
+            f"{s.ids.duplicate_rows} rows repeat an id of an earlier row; only the first row of each id "
+            "was matched (set duplicate_ids to 'all' to keep every row, or 'error' to refuse such data)"
+        )
     return {
         "input_rows": s.ids.rows,
         "unique_ids": len(s.ids.unique),
@@ -322,6 +328,7 @@ def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
         "rows_revealed": False,
         "reveal": params.reveal,
         "arithmetic": params.arithmetic,
+        "warnings": warnings,
     }
 
 
