@@ -21,6 +21,12 @@ error message; counts and column names are fine.
     │   └── UnknownRole
     ├── InvalidParameters          (.param names the offending field)
     ├── InvalidInput               (.input names the offending input)
+    │   ├── MissingColumn          (.column names the column, as below)
+    │   ├── NotNumeric
+    │   ├── MissingValues
+    │   │   └── AllMissingColumn
+    │   ├── ConstantColumn
+    │   └── SingleClass
     ├── WireError                  (malformed or unencodable wire data)
     ├── CryptoError                (invalid group element, ...)
     ├── ProtocolError              (a peer sent something it should not have)
@@ -115,6 +121,82 @@ class InvalidInput(EngineError):
         self.input = input
         self.column = column
         super().__init__(message)
+
+
+# ----------------------------------------------------------------- input tables
+#
+# One class per way a column of an input table can be unusable, raised by every
+# component that reads tables, so the same bad table gives the same error
+# whichever component reads it. Each names the column and the input port, never
+# a value; ``hint`` is the caller's advice, put after a colon.
+
+
+def _advised(message: str, hint: str) -> str:
+    return f"{message}: {hint}" if hint else message
+
+
+class MissingColumn(InvalidInput):
+    """A column the job names (or a model was fitted with) is not in the table."""
+
+    def __init__(self, column: str, *, input: str = "data", hint: str = ""):
+        super().__init__(_advised(f"input {input!r} has no column {column!r}", hint), input=input, column=column)
+
+
+class NotNumeric(InvalidInput):
+    """A column holds something other than what it must hold: numbers, finite numbers, 0/1 labels."""
+
+    def __init__(self, column: str, expected: str = "numbers", *, input: str = "data", hint: str = ""):
+        self.expected = expected
+        super().__init__(
+            _advised(f"column {column!r} of input {input!r} must hold {expected}", hint), input=input, column=column
+        )
+
+
+class MissingValues(InvalidInput):
+    """A column that must be complete has missing (or infinite) values; ``count`` says how many."""
+
+    def __init__(self, column: str, count: int | None = None, *, input: str = "data", hint: str = ""):
+        self.count = count
+        if count:
+            problem = f"has {count} missing or infinite value{'' if count == 1 else 's'}"
+        else:
+            problem = "has missing values"
+        super().__init__(_advised(f"column {column!r} of input {input!r} {problem}", hint), input=input, column=column)
+
+
+class AllMissingColumn(MissingValues):
+    """Every value of a column is missing, so nothing can be fitted on it.
+
+    A kind of :class:`MissingValues`, so a caller refusing missing values
+    catches this case too.
+    """
+
+    def __init__(self, column: str, *, input: str = "data", hint: str = ""):
+        self.count = None
+        # MissingValues would say "has missing values"; this says "only".
+        InvalidInput.__init__(
+            self, _advised(f"column {column!r} of input {input!r} has only missing values", hint), input=input,
+            column=column,
+        )
+
+
+class ConstantColumn(InvalidInput):
+    """A column holds one value only, so it cannot be scaled, binned or split on."""
+
+    def __init__(self, column: str, *, input: str = "data", hint: str = ""):
+        super().__init__(_advised(f"column {column!r} of input {input!r} is constant", hint), input=input,
+                         column=column)
+
+
+class SingleClass(InvalidInput):
+    """The label column holds one class only: nothing can be learnt or measured."""
+
+    def __init__(self, column: str, *, input: str = "data", hint: str = "two classes (0 and 1) are needed"):
+        super().__init__(
+            _advised(f"label column {column!r} of input {input!r} holds a single class", hint),
+            input=input,
+            column=column,
+        )
 
 
 # -------------------------------------------------------------- wire and crypto

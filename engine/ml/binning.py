@@ -45,7 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.ml.preprocessing import _category_text, infer_numeric, numeric_values
+from engine.errors import AllMissingColumn, ConstantColumn
+from engine.ml.columns import numeric_values, require_columns
+from engine.ml.preprocessing import _category_text, infer_numeric
 
 __all__ = [
     "MISSING",
@@ -251,7 +253,6 @@ def apply_model(document: dict, frame: pd.DataFrame) -> pd.DataFrame:
     half holds no WOE (a host that was not told its WOE).
     """
     from engine.ml import model_io
-    from engine.ml.preprocessing import require_columns
 
     if not isinstance(document, dict) or document.get("component") != "hetero_binning":
         raise model_io.ModelFormatError("this is not a hetero_binning model")
@@ -283,12 +284,10 @@ def fit_table(frame: pd.DataFrame, features: Sequence[str], *, method: str = "qu
     ``{"name": column, "spec": spec}`` for the kept columns, ``index`` the
     ``(rows, len(features))`` int64 bin matrix (missing = ``n_value_bins``), and
     ``dropped`` the degenerate columns left out (``degenerate_columns="drop"``).
-    ``"error"`` raises :class:`~engine.ml.preprocessing.ConstantColumn` /
-    :class:`~engine.ml.preprocessing.AllMissingColumn` naming the column; ``"keep"``
+    ``"error"`` raises :class:`~engine.errors.ConstantColumn` /
+    :class:`~engine.errors.AllMissingColumn` naming the column; ``"keep"``
     keeps them (one value bin, or only the missing bin: IV 0).
     """
-    from engine.ml.preprocessing import AllMissingColumn, ConstantColumn, require_columns
-
     require_columns(frame, features)
     kept: list[dict[str, Any]] = []
     columns: list[np.ndarray] = []
@@ -300,7 +299,7 @@ def fit_table(frame: pd.DataFrame, features: Sequence[str], *, method: str = "qu
         reason = "all_missing" if spec["observed"] == 0 else "constant" if spec["distinct"] == 1 else None
         if reason is not None:
             if degenerate_columns == "error":
-                hint = " and cannot be binned (set degenerate_columns to 'drop' or 'keep', or leave it out)"
+                hint = "it cannot be binned (set degenerate_columns to 'drop' or 'keep', or leave it out)"
                 raise (AllMissingColumn if reason == "all_missing" else ConstantColumn)(str(name), hint=hint)
             if degenerate_columns == "drop":
                 dropped.append({"name": str(name), "reason": reason})

@@ -60,11 +60,11 @@ both trainers use the gridded features, so they stay exactly comparable;
 scoring applies the training grid too. ``feature_bits=None`` here skips it.
 
 Errors are :class:`~engine.errors.InvalidInput` subclasses naming the column
-(never a value): :class:`MissingColumn`, :class:`NotNumeric`,
-:class:`MissingValues` (including an all-missing column),
-:class:`ConstantFeature`, :class:`SingleClass`, :class:`NotBinaryLabel`,
-:class:`NoFeatures`; :class:`TrainingDiverged` when scores leave the range the
-encrypted protocol can carry.
+(never a value), from :mod:`engine.errors`: ``MissingColumn``, ``NotNumeric``
+(text features, or labels other than 0/1), ``MissingValues``
+(``AllMissingColumn`` for an all-missing column), ``ConstantColumn``,
+``SingleClass``; :class:`NoFeatures` here; :class:`TrainingDiverged` when scores
+leave the range the encrypted protocol can carry.
 """
 
 from __future__ import annotations
@@ -79,23 +79,26 @@ import numpy as np
 import pandas as pd
 
 from engine import evaluation
-from engine.errors import EngineError, InvalidInput
+from engine.errors import (
+    AllMissingColumn,
+    ConstantColumn,
+    EngineError,
+    InvalidInput,
+    MissingValues,
+    NotNumeric,
+    SingleClass,
+)
+from engine.ml.columns import label_vector, require_columns
 
 __all__ = [
     "CRITERIA",
     "DEFAULT_FEATURE_BITS",
     "LOG2",
     "VALUE_BITS",
-    "ConstantFeature",
     "EarlyStopping",
     "LogisticFit",
-    "MissingColumn",
-    "MissingValues",
     "NoFeatures",
-    "NotBinaryLabel",
-    "NotNumeric",
     "Settings",
-    "SingleClass",
     "Trainer",
     "TrainingDiverged",
     "batches",
@@ -143,30 +146,6 @@ CRITERIA = {
 # ------------------------------------------------------------------- errors
 
 
-class MissingColumn(InvalidInput):
-    """A column the job names is not in the table."""
-
-
-class NotNumeric(InvalidInput):
-    """A feature column holds text or other non-numeric values."""
-
-
-class MissingValues(InvalidInput):
-    """A feature column has missing (NaN) or infinite values."""
-
-
-class ConstantFeature(InvalidInput):
-    """A feature column has one value on every training row."""
-
-
-class SingleClass(InvalidInput):
-    """The label column holds one class only: there is nothing to separate."""
-
-
-class NotBinaryLabel(InvalidInput):
-    """The label column holds something other than 0 and 1."""
-
-
 class NoFeatures(InvalidInput):
     """A party has no feature column to train on."""
 
@@ -188,13 +167,7 @@ def feature_columns(
 ) -> list[str]:
     """The feature columns to use: ``requested`` (checked to exist) or every other column."""
     if requested is not None:
-        missing = [c for c in requested if c not in frame.columns]
-        if missing:
-            raise MissingColumn(
-                f"input {input!r} has no column {missing[0]!r} (named in feature_columns)",
-                input=input,
-                column=missing[0],
-            )
+        require_columns(frame, requested, input=input, hint="it is named in feature_columns")
         for column in requested:
             if column == id_column or column in exclude:
                 raise InvalidInput(
@@ -214,87 +187,52 @@ def feature_columns(
 def feature_matrix(frame: pd.DataFrame, columns: Sequence[str], *, input: str = "data") -> np.ndarray:
     """The named columns as a float64 ``(rows, columns)`` array, checked.
 
-    Numeric and boolean columns are accepted; anything else raises
-    :class:`NotNumeric`, missing or infinite values :class:`MissingValues`
-    (the message says when a column is entirely missing). Preprocess first
+    Numeric and boolean columns are accepted; anything else, numbers kept as
+    text included, raises :class:`~engine.errors.NotNumeric`, and missing or
+    infinite values :class:`~engine.errors.MissingValues` (or
+    :class:`~engine.errors.AllMissingColumn`). Preprocess first
     (engine.ml.preprocessing) to fill gaps and encode categories.
     """
+    require_columns(frame, columns, input=input)
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, column in enumerate(columns):
-        if column not in frame.columns:
-            raise MissingColumn(f"input {input!r} has no column {column!r}", input=input, column=column)
         series = frame[column]
         kind = series.dtype.kind
         if kind == "O" and len(series) and series.map(lambda v: isinstance(v, (bool, int, float, np.number))).all():
             series = series.astype(np.float64)
             kind = "f"
         if kind not in "biuf":
-            raise NotNumeric(
-                f"feature column {column!r} of input {input!r} is not numeric: encode it first "
-                "(preprocess) or leave it out of feature_columns",
-                input=input,
-                column=column,
-            )
+            raise NotNumeric(column, input=input,
+                             hint="encode it first (preprocess) or leave it out of feature_columns")
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            count = int(bad.sum())
-            what = "is entirely missing" if count == len(values) else f"has {count} missing or infinite values"
-            raise MissingValues(
-                f"feature column {column!r} of input {input!r} {what}: fill or drop it first (preprocess)",
-                input=input,
-                column=column,
-            )
+        bad = int((~np.isfinite(values)).sum())
+        if bad == len(values) and bad:
+            raise AllMissingColumn(column, input=input, hint="fill or drop it first (preprocess)")
+        if bad:
+            raise MissingValues(column, bad, input=input, hint="fill or drop it first (preprocess)")
         out[:, j] = values
     return out
 
 
 def check_not_constant(X: np.ndarray, columns: Sequence[str], *, input: str = "data") -> None:
-    """Raise :class:`ConstantFeature` for a column with a single value (it only duplicates the intercept)."""
+    """Refuse a column with a single value (:class:`~engine.errors.ConstantColumn`): it duplicates the intercept."""
     if X.shape[0] == 0:
         raise InvalidInput(f"input {input!r} has no rows", input=input)
     same = np.all(X == X[0:1, :], axis=0)
     if same.any():
         column = columns[int(np.argmax(same))]
-        raise ConstantFeature(
-            f"feature column {column!r} of input {input!r} is constant on the training rows: "
-            "it carries no information (drop it, e.g. with feature selection)",
+        raise ConstantColumn(
+            column,
             input=input,
-            column=column,
+            hint="it has one value on every training row, so it carries no information "
+            "(drop it, e.g. with feature selection)",
         )
 
 
 def binary_labels(frame: pd.DataFrame, column: str, *, input: str = "data") -> np.ndarray:
     """The label column as an int8 array of 0/1; both classes must occur."""
-    if column not in frame.columns:
-        raise MissingColumn(f"input {input!r} has no label column {column!r}", input=input, column=column)
-    series = frame[column]
-    values = series.to_numpy()
-    if series.dtype.kind == "b":
-        labels = values.astype(np.int8)
-    else:
-        try:
-            numeric = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise NotBinaryLabel(
-                f"label column {column!r} of input {input!r} must hold 0 and 1", input=input, column=column
-            ) from None
-        if not np.isfinite(numeric).all():
-            raise NotBinaryLabel(f"label column {column!r} of input {input!r} has missing values", input=input,
-                                 column=column)
-        if not np.isin(numeric, (0.0, 1.0)).all():
-            raise NotBinaryLabel(
-                f"label column {column!r} of input {input!r} must hold only 0 and 1", input=input, column=column
-            )
-        labels = numeric.astype(np.int8)
-    if labels.size and (labels.min() == labels.max()):
-        raise SingleClass(
-            f"label column {column!r} of input {input!r} holds a single class ({int(labels[0])} on every row): "
-            "logistic regression needs both 0 and 1",
-            input=input,
-            column=column,
-        )
-    return labels
+    # An empty table is left to the row-count check, whose message says what is wrong.
+    return label_vector(frame, column, input=input, allow_single_class=len(frame) == 0).astype(np.int8)
 
 
 # ------------------------------------------------------------ fixed point
@@ -656,7 +594,7 @@ def fit(
     if X.ndim != 2 or len(y) != X.shape[0]:
         raise InvalidInput("X must be (rows, features) with one label per row")
     if len(np.unique(y)) < 2:
-        raise SingleClass("the labels hold a single class: logistic regression needs both 0 and 1")
+        raise SingleClass("y", hint="logistic regression needs both 0 and 1")
     exponents = None
     if settings.feature_bits is not None:
         exponents = column_exponents(X, settings.feature_bits)

@@ -32,9 +32,9 @@ time (``output_columns``), in that order, features as float64.
 
 Degenerate columns (``degenerate_columns``): an *all-missing* column cannot be fitted
 (no mean, no category); a *constant* column cannot be scaled (a constant column is
-fine when not scaling). ``"error"`` (default) raises :class:`AllMissingColumn` /
-:class:`ConstantColumn` naming the column, ``"drop"`` leaves the column out of the
-output (listed in ``dropped``), ``"keep"`` keeps it: a constant column is shifted by
+fine when not scaling). ``"error"`` (default) raises :class:`~engine.errors.AllMissingColumn`
+/ :class:`~engine.errors.ConstantColumn` naming the column, ``"drop"`` leaves the column out
+of the output (listed in ``dropped``), ``"keep"`` keeps it: a constant column is shifted by
 its value and divided by 1 (training rows -> 0); an all-missing numeric column gets the
 ``constant`` fill value or stays missing; an all-missing categorical column keeps only
 its ``__other__`` column (all zeros in training).
@@ -60,24 +60,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput
+from engine.errors import AllMissingColumn, ConstantColumn, InvalidInput, NotNumeric
 from engine.ml import model_io
+from engine.ml.columns import is_missing, numeric_values, require_columns
 
 __all__ = [
     "COMPONENT",
     "OTHER",
-    "AllMissingColumn",
-    "ConstantColumn",
-    "MissingColumn",
-    "NotNumeric",
-    "SingleClass",
     "apply_model",
     "fit",
     "infer_numeric",
-    "is_missing",
-    "label_values",
-    "numeric_values",
-    "require_columns",
     "transform",
 ]
 
@@ -85,75 +77,7 @@ COMPONENT = "preprocess"
 OTHER = "__other__"
 
 
-# ------------------------------------------------------------------ errors
-
-
-class MissingColumn(InvalidInput):
-    """A column the job names (or the model was fitted with) is not in the table."""
-
-    def __init__(self, column: str, *, input: str | None = "data", what: str = "table"):
-        super().__init__(f"column {column!r} is not in the {what}", input=input, column=column)
-
-
-class AllMissingColumn(InvalidInput):
-    """Every value of a column is missing, so nothing can be fitted on it."""
-
-    def __init__(self, column: str, *, input: str | None = "data", hint: str = ""):
-        super().__init__(f"column {column!r} has only missing values{hint}", input=input, column=column)
-
-
-class ConstantColumn(InvalidInput):
-    """A column holds one value only, so it cannot be scaled or binned."""
-
-    def __init__(self, column: str, *, input: str | None = "data", hint: str = ""):
-        super().__init__(f"column {column!r} is constant{hint}", input=input, column=column)
-
-
-class SingleClass(InvalidInput):
-    """The label column holds one class only: nothing can be learnt or measured."""
-
-    def __init__(self, column: str, *, input: str | None = "data"):
-        super().__init__(
-            f"label column {column!r} holds a single class; two classes (0 and 1) are needed",
-            input=input,
-            column=column,
-        )
-
-
-class NotNumeric(InvalidInput):
-    """A column that must be numeric (or a 0/1 label) holds something else."""
-
-    def __init__(self, column: str, what: str = "numbers", *, input: str | None = "data"):
-        super().__init__(f"column {column!r} must hold {what}", input=input, column=column)
-
-
 # ----------------------------------------------------------- column helpers
-
-
-def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, input: str = "data") -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise MissingColumn(column, input=input)
-
-
-def is_missing(values: pd.Series) -> np.ndarray:
-    """Missing as this module means it: None, NaN, or blank text."""
-    missing = values.isna().to_numpy(dtype=bool)
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.astype("string")
-        blank = text.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
-        missing = missing | blank
-    return missing
-
-
-def numeric_values(values: pd.Series) -> np.ndarray:
-    """float64 values; missing (and, for text, unparseable) entries become NaN."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64").to_numpy()
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-    text = values.astype("string").str.strip()
-    return pd.to_numeric(text, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
 
 def infer_numeric(values: pd.Series) -> bool:
@@ -165,18 +89,6 @@ def infer_numeric(values: pd.Series) -> bool:
         return True  # nothing says otherwise; an all-missing column is reported separately
     parsed = numeric_values(values[present])
     return bool(np.isfinite(parsed).all())
-
-
-def label_values(frame: pd.DataFrame, column: str, *, input: str = "data") -> np.ndarray:
-    """The 0/1 label as int64; refuses missing or other values and a single class."""
-    require_columns(frame, [column], input=input)
-    values = numeric_values(frame[column])
-    if np.isnan(values).any() or not np.isin(values, (0.0, 1.0)).all():
-        raise NotNumeric(column, "0/1 labels with no missing value", input=input)
-    y = values.astype(np.int64)
-    if y.size == 0 or y.min() == y.max():
-        raise SingleClass(column, input=input)
-    return y
 
 
 def _category_text(values: pd.Series) -> np.ndarray:
@@ -324,7 +236,7 @@ def fit(frame: pd.DataFrame, *, id_column: str = "id", passthrough: Sequence[str
         elif column in numeric_columns:
             numeric = True
             if not infer_numeric(series):
-                raise NotNumeric(column)
+                raise NotNumeric(column, hint="it is named in numeric_columns")
         else:
             numeric = infer_numeric(series)
         try:
@@ -341,10 +253,10 @@ def fit(frame: pd.DataFrame, *, id_column: str = "id", passthrough: Sequence[str
             if reason not in ("all_missing", "constant"):
                 raise
             if degenerate_columns == "error":
-                hint = " (set degenerate_columns to 'drop' or 'keep', or leave the column out)"
+                hint = "set degenerate_columns to 'drop' or 'keep', or leave the column out"
                 if reason == "all_missing":
                     raise AllMissingColumn(column, hint=hint) from None
-                raise ConstantColumn(column, hint=" and cannot be scaled" + hint) from None
+                raise ConstantColumn(column, hint="it cannot be scaled (" + hint + ")") from None
             dropped.append({"name": column, "reason": reason})
             continue
         spec["name"] = column
@@ -434,7 +346,7 @@ def apply_model(document: dict, frame: pd.DataFrame) -> pd.DataFrame:
     then passthrough columns present in ``frame``, then the features); unknown
     categories go to the ``__other__`` column (or all zeros without one). Raises
     :class:`~engine.ml.model_io.ModelFormatError` for a document that is not a
-    preprocessing model and :class:`MissingColumn` for a fitted column ``frame`` lacks.
+    preprocessing model and :class:`~engine.errors.MissingColumn` for a fitted column ``frame`` lacks.
     """
     if not isinstance(document, dict) or document.get("component") != COMPONENT:
         found = document.get("component") if isinstance(document, dict) else type(document).__name__

@@ -70,7 +70,7 @@ def correlation_drops(matrix: np.ndarray, names: Sequence[str], threshold: float
 def apply_model(document: dict, frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the id, the label (when present) and the selected columns of ``frame``, in the model's order."""
     from engine.ml import model_io
-    from engine.ml.preprocessing import require_columns
+    from engine.ml.columns import require_columns
 
     if not isinstance(document, dict) or document.get("component") != COMPONENT:
         raise model_io.ModelFormatError("this is not a feature_selection model")

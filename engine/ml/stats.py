@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.ml.preprocessing import _category_text, infer_numeric, is_missing, numeric_values
+from engine.ml.columns import is_missing, numeric_values
+from engine.ml.preprocessing import _category_text, infer_numeric
 
 __all__ = [
     "DEFAULT_QUANTILES",

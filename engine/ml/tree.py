@@ -76,17 +76,14 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from engine.errors import InvalidInput, InvalidParameters
+from engine.errors import AllMissingColumn, ConstantColumn, InvalidParameters, SingleClass
+from engine.ml.columns import numeric_column, require_columns
 
 __all__ = [
     "BinnedColumns",
     "BoostParams",
-    "DegenerateColumn",
     "EarlyStopping",
-    "MissingColumn",
-    "NotNumeric",
     "PlainSplitter",
-    "SingleClass",
     "Splitter",
     "add_leaves",
     "apply_bin_edges",
@@ -100,7 +97,6 @@ __all__ = [
     "goes_left",
     "gradients",
     "grow_tree",
-    "labels",
     "leaf_of_rows",
     "leaf_value",
     "leaf_values",
@@ -116,53 +112,6 @@ __all__ = [
     "train",
     "validation_metrics",
 ]
-
-
-# ------------------------------------------------------------------ errors
-
-
-class MissingColumn(InvalidInput):
-    """A column the job names is not in the table."""
-
-    def __init__(self, column: str, *, input: str = "data"):
-        super().__init__(f"column {column!r} is not in input {input!r}", input=input, column=column)
-
-
-class NotNumeric(InvalidInput):
-    """A feature column holds values that are not numbers (encode categories first)."""
-
-    def __init__(self, column: str, detail: str = "", *, input: str = "data"):
-        hint = detail or (
-            "text that is not a number: one-hot encode categorical columns first "
-            "(the preprocessing component, passed as the 'transform' input)"
-        )
-        super().__init__(f"feature column {column!r} of input {input!r} holds {hint}", input=input, column=column)
-
-
-class DegenerateColumn(InvalidInput):
-    """A feature that cannot be split on: constant, or missing on every row."""
-
-    def __init__(self, column: str, reason: str, *, input: str = "data"):
-        self.reason = reason
-        what = "is constant" if reason == "constant" else "has only missing values"
-        super().__init__(
-            f"feature column {column!r} of input {input!r} {what}: a tree cannot split on it "
-            "(drop it, or set degenerate_columns='skip')",
-            input=input,
-            column=column,
-        )
-
-
-class SingleClass(InvalidInput):
-    """The label column holds one class only: there is nothing to learn."""
-
-    def __init__(self, column: str, *, input: str = "data"):
-        super().__init__(
-            f"label column {column!r} of input {input!r} holds a single class; "
-            "binary boosting needs both 0 and 1",
-            input=input,
-            column=column,
-        )
 
 
 # -------------------------------------------------------------- parameters
@@ -205,46 +154,12 @@ class BoostParams:
 # ------------------------------------------------------------------- input
 
 
-def labels(frame: pd.DataFrame, column: str, *, input: str = "data", allow_single_class: bool = False) -> np.ndarray:
-    """The 0/1 label column as int64; refuses missing or other values and a single class."""
-    if column not in frame.columns:
-        raise MissingColumn(column, input=input)
-    values = _numeric(frame[column], column, input)
-    if np.isnan(values).any() or not np.isin(values, (0.0, 1.0)).all():
-        raise NotNumeric(column, "values other than 0 and 1 (or missing labels)", input=input)
-    y = values.astype(np.int64)
-    if not allow_single_class and (y.size == 0 or y.min() == y.max()):
-        raise SingleClass(column, input=input)
-    return y
-
-
-def _numeric(series: pd.Series, column: str, input: str) -> np.ndarray:
-    """float64 values of one column; blank text is missing; other text is refused."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        values = series.astype("float64").to_numpy()
-    elif pd.api.types.is_numeric_dtype(series.dtype):
-        values = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
-    else:
-        # Exports often hold "" for a gap (credit_table does): blank text is missing,
-        # anything else must parse as a number.
-        text = series.astype("string").str.strip()
-        blank = text.isna() | text.eq("")
-        values = pd.to_numeric(text.mask(blank), errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-        if (np.isnan(values) & ~blank.to_numpy(dtype=bool)).any():
-            raise NotNumeric(column, input=input)
-    if np.isinf(values).any():
-        raise NotNumeric(column, "infinite values", input=input)
-    return values
-
-
 def feature_matrix(frame: pd.DataFrame, features: Sequence[str], *, input: str = "data") -> np.ndarray:
-    """The feature columns as a float64 matrix (rows x features), NaN where missing."""
-    for column in features:
-        if column not in frame.columns:
-            raise MissingColumn(column, input=input)
+    """The feature columns as a float64 matrix (rows x features), NaN where missing (blank text too)."""
+    require_columns(frame, features, input=input)
     out = np.empty((len(frame), len(features)), dtype=np.float64)
     for j, column in enumerate(features):
-        out[:, j] = _numeric(frame[column], column, input)
+        out[:, j] = numeric_column(frame, column, input=input)
     return out
 
 
@@ -311,6 +226,9 @@ class BinnedColumns:
         return out
 
 
+CANNOT_SPLIT = "a tree cannot split on it (drop it, or set degenerate_columns='skip')"
+
+
 def bin_columns(
     matrix: np.ndarray,
     features: Sequence[str],
@@ -325,7 +243,7 @@ def bin_columns(
     columns differently). A constant column (one distinct value and no
     missing value) or an all-missing one cannot be split on: it is left out
     (``degenerate="skip"``, listed in ``skipped``) or refused
-    (:class:`DegenerateColumn`).
+    (:class:`~engine.errors.ConstantColumn`, :class:`~engine.errors.AllMissingColumn`).
     """
     features = list(features)
     per_feature = [max_bins] * len(features) if isinstance(max_bins, int) else list(max_bins)
@@ -341,7 +259,8 @@ def bin_columns(
             reason = "constant"
         if reason is not None:
             if degenerate == "error":
-                raise DegenerateColumn(name, reason, input=input)
+                error = AllMissingColumn if reason == "all_missing" else ConstantColumn
+                raise error(name, input=input, hint=CANNOT_SPLIT)
             skipped.append({"name": name, "reason": reason})
             continue
         kept.append(name)

@@ -13,11 +13,10 @@ from engine.components.binning import hetero_binning
 from engine.components.binning.protocol import pack_sums, unpack_sums
 from engine.components.split.align import RowsNotAligned
 from engine.crypto.paillier import generate_keypair
-from engine.errors import InvalidParameters, ProtocolError
+from engine.errors import AllMissingColumn, ConstantColumn, InvalidParameters, ProtocolError, SingleClass
 from engine.federation import InMemoryTransport, run_local
 from engine.ml import binning as B
 from engine.ml import model_io
-from engine.ml.preprocessing import AllMissingColumn, ConstantColumn, SingleClass
 from engine.samples import breast_cancer_split, credit_table
 
 SMALL_KEYS = {"key_bits": 1024, "insecure_allow_small_keys": True}
@@ -284,7 +283,7 @@ def small_tables(**host_columns):
 
 def test_a_constant_host_column_is_refused_by_name_unless_dropped_or_kept():
     guest, host = small_tables(flat=np.full(60, 3.0))
-    with pytest.raises(ConstantColumn, match="'flat' is constant"):
+    with pytest.raises(ConstantColumn, match="'flat' of input 'data' is constant"):
         federated(guest, host)
     dropped = federated(guest, host, degenerate_columns="drop")
     assert dropped["host"]["model"]["body"]["dropped"] == [{"name": "flat", "reason": "constant"}]
@@ -297,7 +296,7 @@ def test_a_constant_host_column_is_refused_by_name_unless_dropped_or_kept():
 def test_an_all_missing_guest_column_is_refused_by_name():
     guest, host = small_tables()
     guest["empty"] = np.nan
-    with pytest.raises(AllMissingColumn, match="'empty' has only missing values"):
+    with pytest.raises(AllMissingColumn, match="'empty' of input 'data' has only missing values"):
         federated(guest, host)
 
 
@@ -305,7 +304,7 @@ def test_a_label_with_one_class_only_is_a_clear_error_before_anything_is_sent():
     guest, host = small_tables()
     guest["y"] = 1
     transport = RecordingTransport()
-    with pytest.raises(SingleClass, match="label column 'y' holds a single class"):
+    with pytest.raises(SingleClass, match="label column 'y' of input 'data' holds a single class"):
         federated(guest, host, transport=transport)
     assert transport.received_by("host") == []
 

@@ -14,7 +14,17 @@ from engine import wire
 from engine.components.hetero_lr import hetero_lr, hetero_lr_predict, model, protocol, scorecard
 from engine.components.hetero_lr.keyowner import OwnerEncryptor
 from engine.crypto import paillier
-from engine.errors import InvalidInput, InvalidParameters, ProtocolError
+from engine.errors import (
+    AllMissingColumn,
+    ConstantColumn,
+    InvalidInput,
+    InvalidParameters,
+    MissingColumn,
+    MissingValues,
+    NotNumeric,
+    ProtocolError,
+    SingleClass,
+)
 from engine.federation import InMemoryTransport, run_local
 from engine.ml import logistic, model_io
 from engine.samples import breast_cancer_split, credit_table
@@ -150,14 +160,14 @@ def test_central_training_is_as_good_as_scikit_learn_on_breast_cancer():
 @pytest.mark.parametrize(
     "change, error, column",
     [
-        (lambda f: f.assign(mean_radius="a"), logistic.NotNumeric, "mean_radius"),
+        (lambda f: f.assign(mean_radius="a"), NotNumeric, "mean_radius"),
         (lambda f: f.assign(mean_texture=np.where(np.arange(len(f)) % 7 == 0, np.nan, f["mean_texture"])),
-         logistic.MissingValues, "mean_texture"),
-        (lambda f: f.assign(mean_area=np.nan), logistic.MissingValues, "mean_area"),
-        (lambda f: f.assign(mean_perimeter=3.0), logistic.ConstantFeature, "mean_perimeter"),
-        (lambda f: f.assign(y=1), logistic.SingleClass, "y"),
-        (lambda f: f.assign(y=f["y"] * 2), logistic.NotBinaryLabel, "y"),
-        (lambda f: f.drop(columns="y"), logistic.MissingColumn, "y"),
+         MissingValues, "mean_texture"),
+        (lambda f: f.assign(mean_area=np.nan), AllMissingColumn, "mean_area"),
+        (lambda f: f.assign(mean_perimeter=3.0), ConstantColumn, "mean_perimeter"),
+        (lambda f: f.assign(y=1), SingleClass, "y"),
+        (lambda f: f.assign(y=f["y"] * 2), NotNumeric, "y"),
+        (lambda f: f.drop(columns="y"), MissingColumn, "y"),
     ],
 )
 def test_bad_guest_tables_fail_with_an_error_naming_the_column(change, error, column):
@@ -165,8 +175,12 @@ def test_bad_guest_tables_fail_with_an_error_naming_the_column(change, error, co
     with pytest.raises(error) as info:
         train({"max_epochs": 1}, change(guest), host)
     assert info.value.column == column and column in str(info.value)
-    if error is logistic.MissingValues and column == "mean_area":
-        assert "entirely missing" in str(info.value)
+    if error is MissingValues:
+        assert "missing or infinite values" in str(info.value)
+    if error is AllMissingColumn:
+        assert isinstance(info.value, MissingValues) and "only missing values" in str(info.value)
+    if error is NotNumeric and column == "y":
+        assert "0/1 labels" in str(info.value)
 
 
 def test_one_class_only_is_a_clear_error_at_the_guest_and_in_the_central_reference(monkeypatch):
@@ -174,10 +188,10 @@ def test_one_class_only_is_a_clear_error_at_the_guest_and_in_the_central_referen
     real = protocol.new_keypair
     monkeypatch.setattr(protocol, "new_keypair", lambda *a: made.append(threading.current_thread().name) or real(*a))
     guest, host = breast_cancer()
-    with pytest.raises(logistic.SingleClass, match="label column 'y' .* single class"):
+    with pytest.raises(SingleClass, match="label column 'y' .* single class"):
         train({"max_epochs": 1}, guest.assign(y=0), host)
     assert not any(name.endswith("guest") for name in made)  # refused before any key or message
-    with pytest.raises(logistic.SingleClass):
+    with pytest.raises(SingleClass):
         logistic.fit(np.arange(3.0).reshape(3, 1), np.zeros(3))
 
 

@@ -11,10 +11,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from engine.components.preprocess import preprocess
-from engine.errors import InvalidParameters
+from engine.errors import AllMissingColumn, ConstantColumn, InvalidParameters, MissingColumn, NotNumeric
 from engine.federation import InMemoryTransport, run_local
 from engine.ml import model_io
 from engine.ml import preprocessing as prep
+from engine.ml.columns import numeric_values
 from engine.samples import credit_table
 
 
@@ -34,7 +35,7 @@ def credit():
 def test_text_columns_whose_values_all_parse_as_numbers_are_numeric_and_blanks_are_missing(credit):
     assert credit["income"].dtype == object  # "" marks the gaps
     assert prep.infer_numeric(credit["income"]) and not prep.infer_numeric(credit["region"])
-    values = prep.numeric_values(credit["income"])
+    values = numeric_values(credit["income"])
     assert np.isnan(values).sum() == credit["income"].eq("").sum() > 0
 
 
@@ -42,7 +43,7 @@ def test_mean_filling_and_standard_scaling_match_scikit_learn(credit):
     frame = credit[["id", "income", "age"]]
     body = prep.fit(frame, scaling="standard")
     out = prep.transform(body, frame)
-    numbers = np.column_stack([prep.numeric_values(credit["income"]), credit["age"].astype(float)])
+    numbers = np.column_stack([numeric_values(credit["income"]), credit["age"].astype(float)])
     expected = StandardScaler().fit_transform(SimpleImputer(strategy="mean").fit_transform(numbers))
     assert np.allclose(out[["income", "age"]].to_numpy(), expected, rtol=0, atol=1e-12)
     assert list(out.columns) == ["id", "income", "age"] and out["id"].tolist() == credit["id"].tolist()
@@ -52,11 +53,11 @@ def test_median_filling_quantile_clipping_and_min_max_scaling_match_numpy_and_sc
     frame = credit[["id", "income"]]
     body = prep.fit(frame, numeric_fill="median", clip_quantiles=(0.05, 0.95), scaling="minmax")
     spec = body["columns"][0]
-    observed = prep.numeric_values(credit["income"])
+    observed = numeric_values(credit["income"])
     observed = observed[~np.isnan(observed)]
     assert spec["fill"] == np.median(observed)
     assert spec["clip"] == [np.quantile(observed, 0.05), np.quantile(observed, 0.95)]
-    filled = np.where(np.isnan(prep.numeric_values(credit["income"])), spec["fill"], prep.numeric_values(credit["income"]))
+    filled = np.where(np.isnan(numeric_values(credit["income"])), spec["fill"], numeric_values(credit["income"]))
     expected = MinMaxScaler().fit_transform(np.clip(filled, *spec["clip"]).reshape(-1, 1)).ravel()
     assert np.allclose(prep.transform(body, frame)["income"], expected, rtol=0, atol=1e-12)
 
@@ -96,7 +97,7 @@ def test_apply_model_gives_the_fit_time_columns_in_order_even_when_the_scoring_t
 
 def test_apply_model_names_a_missing_column_and_refuses_other_models(credit):
     body = prep.fit(credit[["id", "age", "region"]])
-    with pytest.raises(prep.MissingColumn, match="'region'"):
+    with pytest.raises(MissingColumn, match="'region'"):
         prep.apply_model(document(body), credit[["id", "age"]])
     other = model_io.build(component="hetero_lr", component_version="1", role="guest", model_id="m", params={},
                            body={})
@@ -106,9 +107,9 @@ def test_apply_model_names_a_missing_column_and_refuses_other_models(credit):
 
 def test_all_missing_and_constant_columns_are_refused_by_name_unless_dropped_or_kept():
     frame = pd.DataFrame({"id": ["1", "2", "3"], "gone": [np.nan] * 3, "flat": [2.0] * 3, "ok": [1.0, 2.0, 4.0]})
-    with pytest.raises(prep.AllMissingColumn, match="'gone'"):
+    with pytest.raises(AllMissingColumn, match="'gone'"):
         prep.fit(frame)
-    with pytest.raises(prep.ConstantColumn, match="'flat' is constant"):
+    with pytest.raises(ConstantColumn, match="'flat' of input 'data' is constant"):
         prep.fit(frame.drop(columns="gone"), scaling="standard")
     assert prep.fit(frame.drop(columns="gone"))["columns"][0]["fill"] == 2.0  # constant is fine unscaled
     dropped = prep.fit(frame, scaling="standard", degenerate_columns="drop")
@@ -120,7 +121,7 @@ def test_all_missing_and_constant_columns_are_refused_by_name_unless_dropped_or_
 
 def test_a_column_forced_numeric_must_parse_and_a_forced_categorical_is_one_hot_encoded():
     frame = pd.DataFrame({"id": ["1", "2"], "code": [10, 20], "text": ["a", "b"]})
-    with pytest.raises(prep.NotNumeric, match="'text'"):
+    with pytest.raises(NotNumeric, match="'text'"):
         prep.fit(frame, numeric_columns=["text"])
     assert prep.fit(frame, categorical_columns=["code"])["output_columns"][1:3] == ["code=10", "code=20"]
 

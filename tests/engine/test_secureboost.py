@@ -12,7 +12,15 @@ import pytest
 
 from engine import wire
 from engine.components.secureboost import hetero_secureboost, hetero_secureboost_predict
-from engine.errors import InvalidInput, InvalidParameters, ProtocolError
+from engine.errors import (
+    AllMissingColumn,
+    InvalidInput,
+    InvalidParameters,
+    MissingColumn,
+    NotNumeric,
+    ProtocolError,
+    SingleClass,
+)
 from engine.evaluation import roc_auc_score
 from engine.federation import InMemoryTransport, run_local
 from engine.ml import model_io
@@ -185,7 +193,7 @@ def test_auc_is_within_0_01_of_xgboost_with_matching_parameters(cancer, cancer_p
     for data, result, host, host_valid, params in cases:
         scored = predict(result["guest"]["model"], result["host"]["model"], data["guest_valid"], host_valid)
         y_valid = data["guest_valid"]["y"].to_numpy()
-        ours = roc_auc_score(y_valid, scored["guest"]["data"]["score"].to_numpy())
+        ours = roc_auc_score(y_valid, scored["guest"]["predictions"]["probability"].to_numpy())
         features = [c for c in data["guest"].columns if c not in ("id", "y")] + [c for c in host.columns if c != "id"]
 
         def joined(g, h, features=features):
@@ -220,7 +228,7 @@ def test_a_preprocessing_transform_is_applied_in_training_and_stored_for_scoring
     scored = predict(result["guest"]["model"], host_model, guest.iloc[:50], host.iloc[:50])
     expected = T.sigmoid(T.predict_margin(reference, guest.iloc[:50].merge(
         preprocessing.apply_model(transform, host.iloc[:50]), on="id")))
-    assert scored["guest"]["data"]["score"].tolist() == expected.tolist()
+    assert scored["guest"]["predictions"]["probability"].tolist() == expected.tolist()
 
 
 def test_constant_and_empty_columns_are_skipped_like_the_central_learner_does():
@@ -235,7 +243,7 @@ def test_constant_and_empty_columns_are_skipped_like_the_central_learner_does():
     assert_identical_to_central(result, central(guest, host, n_trees=2, max_depth=2))
     assert result["guest"]["metrics"]["skipped_features"] == [{"name": "same", "reason": "constant"}]
     assert result["host"]["metrics"]["skipped_features"] == [{"name": "nothing", "reason": "all_missing"}]
-    with pytest.raises(T.DegenerateColumn, match="'nothing'.*only missing values"):
+    with pytest.raises(AllMissingColumn, match="'nothing'.*only missing values"):
         train(guest.drop(columns=["same"]), host, n_trees=1, max_depth=1, degenerate_columns="error")
 
 
@@ -260,7 +268,7 @@ def test_a_party_without_any_usable_feature_still_trains_identically():
 
 def test_a_label_with_one_class_only_is_refused_with_a_clear_error(cancer):
     guest = cancer["guest"].iloc[:50].assign(y=1)
-    with pytest.raises(T.SingleClass, match="label column 'y'.*single class"):
+    with pytest.raises(SingleClass, match="label column 'y'.*single class"):
         train(guest, cancer["host"].iloc[:50], n_trees=1)
 
 
@@ -272,10 +280,10 @@ def test_rows_that_psi_did_not_align_are_refused():
 
 def test_text_features_and_missing_columns_are_refused_naming_the_column(credit):
     guest, host = credit["guest"].iloc[:40], credit["host"].iloc[:40]
-    with pytest.raises(T.NotNumeric, match="'region'"):
+    with pytest.raises(NotNumeric, match="'region'"):
         train(guest, host, n_trees=1)
-    with pytest.raises(T.MissingColumn, match="'salary'"):
-        train(guest, one_hot(host), n_trees=1, role_params={"guest": {"features": ["age", "salary"]}})
+    with pytest.raises(MissingColumn, match="'salary'"):
+        train(guest, one_hot(host), n_trees=1, role_params={"guest": {"feature_columns": ["age", "salary"]}})
 
 
 def test_early_stopping_without_a_validation_set_is_refused(cancer):
@@ -370,9 +378,9 @@ def test_prediction_equals_central_prediction_on_new_rows(cancer, cancer_run):
                      cancer["host_valid"], label_column="y")
     rows = cancer["guest_valid"].merge(cancer["host_valid"], on="id")
     expected = T.sigmoid(T.predict_margin(reference, rows))
-    out = scored["guest"]["data"]
+    out = scored["guest"]["predictions"]
     assert out["id"].tolist() == cancer["guest_valid"]["id"].tolist()
-    assert out["score"].tolist() == expected.tolist()
+    assert out["probability"].tolist() == expected.tolist()
     assert out["prediction"].tolist() == (expected >= 0.5).astype(int).tolist()
     assert scored["guest"]["metrics"]["evaluation"]["auc"] > 0.95
     assert scored["host"]["metrics"] == {"rows": len(rows), "consistency_check": "skipped: the sample rows are "
@@ -392,7 +400,7 @@ def test_exported_halves_reimport_and_predict_their_consistency_sample_exactly(t
     assert scored["host"]["metrics"]["consistency_check"] == "passed"
     # JSON only: the files are plain text documents, and the scores are unchanged by the round trip.
     before = predict(cancer_run["guest"]["model"], cancer_run["host"]["model"], cancer["guest"], cancer["host"])
-    assert scored["guest"]["data"]["score"].tolist() == before["guest"]["data"]["score"].tolist()
+    assert scored["guest"]["predictions"]["probability"].tolist() == before["guest"]["predictions"]["probability"].tolist()
 
 
 def test_a_model_half_that_no_longer_predicts_the_same_is_refused_after_import(cancer, cancer_run):

@@ -10,9 +10,8 @@ from engine import wire
 from engine.components.split import split
 from engine.components.split.align import RowsNotAligned, rows_digest
 from engine.components.split.protocol import draw_split
-from engine.errors import InvalidInput, InvalidParameters
+from engine.errors import InvalidInput, InvalidParameters, SingleClass
 from engine.federation import InMemoryTransport, run_local
-from engine.ml.preprocessing import SingleClass
 from engine.samples import breast_cancer_split
 
 

@@ -10,8 +10,17 @@ import pytest
 
 from engine.components.secureboost import protocol as P
 from engine.crypto.paillier import generate_keypair
-from engine.errors import InvalidParameters, ProtocolError
+from engine.errors import (
+    AllMissingColumn,
+    ConstantColumn,
+    InvalidParameters,
+    MissingColumn,
+    NotNumeric,
+    ProtocolError,
+    SingleClass,
+)
 from engine.ml import tree as T
+from engine.ml.columns import label_vector
 
 # ------------------------------------------------------------------ binning
 
@@ -52,29 +61,31 @@ def test_constant_and_all_missing_columns_are_skipped_or_refused_by_name():
     assert binned.features == ["ok", "flag"]  # a constant with gaps still splits present/missing
     assert binned.skipped == [{"name": "const", "reason": "constant"}, {"name": "empty", "reason": "all_missing"}]
     assert binned.n_buckets == 4 and binned.codes[:, 1].tolist() == [0, 3, 0]
-    with pytest.raises(T.DegenerateColumn, match="'const'.*constant"):
+    with pytest.raises(ConstantColumn, match="'const'.*constant: a tree cannot split on it"):
         T.bin_columns(matrix, ["const", "empty", "ok", "flag"], 32, degenerate="error")
+    with pytest.raises(AllMissingColumn, match="'empty'.*only missing values: a tree cannot split on it"):
+        T.bin_columns(matrix[:, 1:], ["empty", "ok", "flag"], 32, degenerate="error")
 
 
 def test_feature_columns_must_be_numbers_but_blank_text_is_missing():
     frame = pd.DataFrame({"a": ["1.5", "", " 2 "], "b": ["x", "1", "2"], "c": [1.0, math.inf, 0.0]})
     assert np.array_equal(T.feature_matrix(frame, ["a"])[:, 0], [1.5, np.nan, 2.0], equal_nan=True)
-    with pytest.raises(T.NotNumeric, match="'b'"):
+    with pytest.raises(NotNumeric, match="'b'"):
         T.feature_matrix(frame, ["b"])
-    with pytest.raises(T.NotNumeric, match="'c'.*infinite"):
+    with pytest.raises(NotNumeric, match="'c'.*infinite"):
         T.feature_matrix(frame, ["c"])
-    with pytest.raises(T.MissingColumn, match="'d'"):
+    with pytest.raises(MissingColumn, match="'d'"):
         T.feature_matrix(frame, ["d"])
 
 
 def test_labels_must_be_zero_or_one_with_both_classes():
-    assert T.labels(pd.DataFrame({"y": [0, 1, 1]}), "y").tolist() == [0, 1, 1]
-    with pytest.raises(T.SingleClass, match="'y'.*single class"):
-        T.labels(pd.DataFrame({"y": [1, 1, 1]}), "y")
-    with pytest.raises(T.NotNumeric):
-        T.labels(pd.DataFrame({"y": [0, 2, 1]}), "y")
-    with pytest.raises(T.NotNumeric):
-        T.labels(pd.DataFrame({"y": [0, None, 1]}), "y")
+    assert label_vector(pd.DataFrame({"y": [0, 1, 1]}), "y").tolist() == [0, 1, 1]
+    with pytest.raises(SingleClass, match="'y'.*single class"):
+        label_vector(pd.DataFrame({"y": [1, 1, 1]}), "y")
+    with pytest.raises(NotNumeric, match="'y'.*0/1 labels"):
+        label_vector(pd.DataFrame({"y": [0, 2, 1]}), "y")
+    with pytest.raises(NotNumeric, match="'y'.*0/1 labels"):
+        label_vector(pd.DataFrame({"y": [0, None, 1]}), "y")
 
 
 # ------------------------------------------------------------ arithmetic

@@ -77,7 +77,7 @@ from engine.errors import InvalidInput, InvalidParameters, ProtocolError
 from engine.federation.context import Context
 from engine.ml import binning as B
 from engine.ml import model_io
-from engine.ml.preprocessing import label_values, require_columns
+from engine.ml.columns import label_vector, require_columns
 from engine.wire import BigIntArray
 
 __all__ = ["CHUNK", "PROTOCOL", "guest", "host", "pack_sums", "unpack_sums"]
@@ -163,7 +163,7 @@ def _own_feature_entry(feature: dict[str, Any], party: str) -> dict[str, Any]:
 def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     frame = as_frame(inputs["data"])
     ids = id_column_texts(frame, params.id_column)
-    y = label_values(frame, params.label_column)
+    y = label_vector(frame, params.label_column)
     n = len(y)
     total_events = int(y.sum())
     total_non_events = n - total_events

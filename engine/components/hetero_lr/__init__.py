@@ -32,6 +32,7 @@ from engine.components.hetero_lr import guest, host
 from engine.errors import InvalidInput
 from engine.ml import logistic
 from engine.ml import scorecard as scorecard_math
+from engine.ml.columns import require_columns
 from engine.registry import Component, Port
 
 __all__ = ["HeteroLRParams", "HeteroLRPredictParams", "ScorecardParams", "hetero_lr", "hetero_lr_predict",
@@ -232,9 +233,7 @@ scorecard = Component(
 def _scorecard(ctx, params: ScorecardParams, inputs):
     frame = inputs["data"]
     frame = frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
-    for column in (params.id_column, params.probability_column):
-        if column not in frame.columns:
-            raise logistic.MissingColumn(f"input 'data' has no column {column!r}", input="data", column=column)
+    require_columns(frame, [params.id_column, params.probability_column], input="data")
     if params.output_column in frame.columns:
         raise InvalidInput(f"input 'data' already has a column {params.output_column!r}: choose another output_column",
                            input="data", column=params.output_column)

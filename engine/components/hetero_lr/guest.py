@@ -103,18 +103,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
     hello = expect(peer.recv("hello"), ["protocol", "rows", "validation_rows", "weights", "public_key", "ids",
                                         "validation_ids", "settings", "resume_epoch", "model_id"], "hello")
     protocol.check_protocol(hello, protocol.PROTOCOL)
-    protocol.compare_settings(protocol.shared_settings(params), hello["settings"])
-    if hello["rows"] != n or hello["validation_rows"] != n_val:
-        raise ProtocolError(
-            f"the parties have different row counts (training {n} here, {hello['rows']} at the host; "
-            f"validation {n_val} here, {hello['validation_rows']} at the host): align them with psi first"
-        )
-    if hello["ids"] != protocol.ids_digest(nonce, data.ids) or (
-        val is not None and hello["validation_ids"] != protocol.ids_digest(nonce, val.ids)
-    ):
-        raise ProtocolError("the parties' rows are not aligned (different ids or order): align them with psi first")
-    protocol.check_resume(resumed_from, hello["resume_epoch"], resume is None or hello["model_id"] == model_id,
-                          "host")
+    protocol.check_peer_hello(hello, params, nonce, data.ids, val.ids if val is not None else None, resumed_from,
+                              model_id, "host")
     host_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys)
     m_h = hello["weights"]
     if not isinstance(m_h, int) or m_h < 1:

@@ -97,18 +97,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         "settings": protocol.shared_settings(params),
         "resume_epoch": resumed_from,
     })
-    protocol.compare_settings(protocol.shared_settings(params), hello["settings"])
-    if hello["rows"] != n or hello["validation_rows"] != n_val:
-        raise ProtocolError(
-            f"the parties have different row counts (training {n} here, {hello['rows']} at the guest; "
-            f"validation {n_val} here, {hello['validation_rows']} at the guest): align them with psi first"
-        )
-    if hello["ids"] != protocol.ids_digest(nonce, data.ids) or (
-        val is not None and hello["validation_ids"] != protocol.ids_digest(nonce, val.ids)
-    ):
-        raise ProtocolError("the parties' rows are not aligned (different ids or order): align them with psi first")
-    protocol.check_resume(resumed_from, hello["resume_epoch"], resume is None or hello["model_id"] == model_id,
-                          "guest")
+    protocol.check_peer_hello(hello, params, nonce, data.ids, val.ids if val is not None else None, resumed_from,
+                              model_id, "guest")
     model_id = str(hello["model_id"])
     guest_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys)
     m_g = hello["weights"]

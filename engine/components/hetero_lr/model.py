@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from engine.ml import logistic, model_io
+from engine.ml.columns import ID_COLUMN_HINT, require_columns
 from engine.ml.model_io import ModelFormatError
 
 __all__ = [
@@ -197,8 +198,7 @@ def verify_sample(half: Half, frame: pd.DataFrame, id_column: str, *, require: b
     ids, expected = check.get("ids"), check.get("scores")
     if not (isinstance(ids, list) and isinstance(expected, list) and len(ids) == len(expected)):
         raise ModelFormatError("the model's consistency sample is malformed")
-    if id_column not in frame.columns:
-        raise logistic.MissingColumn(f"the data has no id column {id_column!r}", input="data", column=id_column)
+    require_columns(frame, [id_column], input="data", hint=ID_COLUMN_HINT)
     position = {}
     for i, value in enumerate(frame[id_column].astype(str).tolist()):
         position.setdefault(value, i)

@@ -266,6 +266,35 @@ def check_resume(mine: int | None, theirs: Any, same_model: bool, peer: str) -> 
         raise ProtocolError(f"the checkpoints here and at the {peer} come from different training runs")
 
 
+def check_peer_hello(
+    hello: dict[str, Any],
+    params: Any,
+    nonce: bytes,
+    ids: Sequence[str],
+    validation_ids: Sequence[str] | None,
+    resumed_from: int | None,
+    model_id: str | None,
+    peer: str,
+) -> None:
+    """What each party checks in the other's ``hello``: same settings, same rows in the same order, same checkpoint.
+
+    ``ids`` and ``validation_ids`` are this party's (``None``: no validation
+    set); ``peer`` names the other party in the messages.
+    """
+    compare_settings(shared_settings(params), hello["settings"])
+    n, n_val = len(ids), len(validation_ids) if validation_ids is not None else 0
+    if hello["rows"] != n or hello["validation_rows"] != n_val:
+        raise ProtocolError(
+            f"the parties have different row counts (training {n} here, {hello['rows']} at the {peer}; "
+            f"validation {n_val} here, {hello['validation_rows']} at the {peer}): align them with psi first"
+        )
+    if hello["ids"] != ids_digest(nonce, ids) or (
+        validation_ids is not None and hello["validation_ids"] != ids_digest(nonce, validation_ids)
+    ):
+        raise ProtocolError("the parties' rows are not aligned (different ids or order): align them with psi first")
+    check_resume(resumed_from, hello["resume_epoch"], resumed_from is None or hello["model_id"] == model_id, peer)
+
+
 def check_batch_rows(chunks: Sequence[np.ndarray], guest_weights: int, host_weights: int) -> None:
     """Every batch must have more rows than either party has weights.
 

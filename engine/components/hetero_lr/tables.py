@@ -13,6 +13,7 @@ import pandas as pd
 
 from engine.errors import InvalidInput
 from engine.ml import logistic, model_io
+from engine.ml.columns import ID_COLUMN_HINT, require_columns
 
 
 @dataclass
@@ -46,8 +47,7 @@ def read_party(
     they are ``requested`` or every column but the id (and label).
     """
     frame = as_frame(table)
-    if id_column not in frame.columns:
-        raise logistic.MissingColumn(f"input {input!r} has no id column {id_column!r}", input=input, column=id_column)
+    require_columns(frame, [id_column], input=input, hint=ID_COLUMN_HINT)
     ids = frame[id_column].astype(str).tolist()
     if len(set(ids)) != len(ids):
         raise InvalidInput(

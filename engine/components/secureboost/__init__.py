@@ -114,7 +114,7 @@ class SecureBoostParams(BaseModel):
                            description="Column holding the row ids (text), aligned between parties by psi.")
     label_column: str = Field("y", min_length=1, title="Label column",
                               description="Guest: the 0/1 label column (both classes must occur).")
-    features: list[str] | None = Field(
+    feature_columns: list[str] | None = Field(
         None, title="Feature columns",
         description="This party's feature columns (set per party). Default: every column except the id "
                     "and, at the guest, the label. Features must be numbers; encode categories first.")
@@ -226,7 +226,8 @@ hetero_secureboost_predict = Component(
              optional=True),
     ],
     outputs=[
-        Port("data", "table", "Guest: id, score (probability of 1), prediction (0/1).", roles=("guest",)),
+        Port("predictions", "table", "Guest: id, probability (of label 1), prediction (0/1), and the label "
+                                    "when present.", roles=("guest",)),
         Port("metrics", "metrics", "Rows scored, consistency check; guest: evaluation when labels are given."),
     ],
 )

@@ -12,6 +12,7 @@ import pandas as pd
 from engine.errors import InvalidInput
 from engine.ml import model_io
 from engine.ml import tree as T
+from engine.ml.columns import ID_COLUMN_HINT, require_columns
 
 COMPONENT = "hetero_secureboost"
 PREDICT_COMPONENT = "hetero_secureboost_predict"
@@ -33,8 +34,7 @@ def as_frame(table: Any, input: str) -> pd.DataFrame:
 
 def read_ids(frame: pd.DataFrame, column: str, input: str) -> list[str]:
     """The id column as a list of text; refuses a missing column, non-text or missing ids."""
-    if column not in frame.columns:
-        raise T.MissingColumn(column, input=input)
+    require_columns(frame, [column], input=input, hint=ID_COLUMN_HINT)
     values = frame[column].tolist()
     if not all(isinstance(v, str) for v in values):
         raise InvalidInput(
@@ -62,13 +62,12 @@ def apply_transform(document: Any, frame: pd.DataFrame, input: str) -> pd.DataFr
 
 def default_features(frame: pd.DataFrame, params: Any, *, role: str) -> list[str]:
     """The job's feature columns, or every column but the id (and, at the guest, the label)."""
-    if params.features is not None:
-        features = list(params.features)
+    if params.feature_columns is not None:
+        features = list(params.feature_columns)
         if len(set(features)) != len(features):
-            raise InvalidInput("the 'features' parameter names a column twice", input="data")
+            raise InvalidInput("the 'feature_columns' parameter names a column twice", input="data")
+        require_columns(frame, features, input="data", hint="it is named in the 'feature_columns' parameter")
         for name in features:
-            if name not in frame.columns:
-                raise T.MissingColumn(name, input="data")
             if name == params.id_column or (role == "guest" and name == params.label_column):
                 raise InvalidInput(f"column {name!r} is the id or label column, not a feature", input="data",
                                    column=name)

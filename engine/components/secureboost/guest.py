@@ -39,6 +39,7 @@ from engine.errors import InvalidInput, InvalidParameters, ProtocolError
 from engine.federation.context import Context
 from engine.ml import model_io
 from engine.ml import tree as T
+from engine.ml.columns import label_vector
 from engine.wire import BigIntArray
 
 # ------------------------------------------------------------------ training
@@ -207,7 +208,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     transform = inputs.get("transform")
     frame = apply_transform(transform, as_frame(inputs["data"], "data"), "data")
     ids = read_ids(frame, params.id_column, "data")
-    y = T.labels(frame, params.label_column, input="data")
+    y = label_vector(frame, params.label_column, input="data")
     n = len(y)
     T.check_precision(n, bp.precision_bits)
     features = default_features(frame, params, role="guest")
@@ -220,8 +221,8 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     if inputs.get("validate") is not None:
         vframe = apply_transform(transform, as_frame(inputs["validate"], "validate"), "validate")
         vids = read_ids(vframe, params.id_column, "validate")
-        vy = T.labels(vframe, params.label_column, input="validate",
-                      allow_single_class=bp.early_stopping_metric != "auc")
+        vy = label_vector(vframe, params.label_column, input="validate",
+                          allow_single_class=bp.early_stopping_metric != "auc")
         vcodes = binned.codes_for(T.feature_matrix(vframe, binned.features, input="validate"))
         valid = (vids, vy, vcodes)
 
@@ -454,7 +455,7 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
     for nodes in body["trees"]:
         margin = T.add_leaves(margin, nodes, T.route_rows(nodes, left, n))
     scores = T.sigmoid(margin)
-    out = pd.DataFrame({params.id_column: pd.Series(ids, dtype=object), "score": scores,
+    out = pd.DataFrame({params.id_column: pd.Series(ids, dtype=object), "probability": scores,
                         "prediction": (scores >= params.threshold).astype(np.int64)})
     metrics: dict[str, Any] = {"rows": n, "trees": len(body["trees"]), "host_splits_routed": len(host_ids),
                                "consistency_check": _consistency(document, ids, margin.tolist(), params)}
@@ -462,10 +463,11 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
     if label and label in frame.columns:
         from engine.evaluation import binary_report
 
-        y = T.labels(frame, label, input="data", allow_single_class=True)
+        y = label_vector(frame, label, input="data", allow_single_class=True)
+        out[label] = y
         if np.unique(y).size == 2:
             metrics["evaluation"] = binary_report(y, scores, threshold=params.threshold)
-    return {"data": out, "metrics": metrics}
+    return {"predictions": out, "metrics": metrics}
 
 
 def _guest_half(document: Any) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from engine.errors import InvalidInput, ProtocolError
 from engine.federation.context import Context
 from engine.ml import model_io, stats
 from engine.ml import selection as S
-from engine.ml.preprocessing import infer_numeric, numeric_values, require_columns
+from engine.ml.columns import numeric_values, require_columns
+from engine.ml.preprocessing import infer_numeric
 
 __all__ = ["PROTOCOL", "guest", "host"]
 

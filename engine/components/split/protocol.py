@@ -46,7 +46,7 @@ from engine.components.split.align import (
 )
 from engine.errors import InvalidInput, ProtocolError
 from engine.federation.context import Context
-from engine.ml.preprocessing import label_values
+from engine.ml.columns import label_vector
 
 PROTOCOL = "fedweb-split-v1"
 
@@ -88,7 +88,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     frame = as_frame(inputs["data"])
     ids = id_column_texts(frame, params.id_column)
     stratified = params.method == "stratified"
-    labels = label_values(frame, params.label_column) if stratified else None
+    labels = label_vector(frame, params.label_column) if stratified else None
     validate = draw_split(len(frame), params.validation_fraction, params.seed, labels)
     if validate.all() or not validate.any():
         raise InvalidInput(
@@ -107,7 +107,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     metrics: dict[str, Any] = {"method": params.method, "seed": params.seed,
                                "validation_fraction": params.validation_fraction}
     if params.label_column in frame.columns:
-        y = label_values(frame, params.label_column) if labels is None else labels
+        y = label_vector(frame, params.label_column) if labels is None else labels
         metrics["train_event_rate"] = float(y[~validate].mean())
         metrics["validate_event_rate"] = float(y[validate].mean())
     return _outputs(frame, validate, metrics)

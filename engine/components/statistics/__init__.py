@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.components.split.align import as_frame
 from engine.ml import stats
-from engine.ml.preprocessing import infer_numeric, numeric_values, require_columns
+from engine.ml.columns import numeric_values, require_columns
+from engine.ml.preprocessing import infer_numeric
 from engine.registry import Component, Port
 
 __all__ = ["StatisticsParams", "describe_table", "statistics"]
