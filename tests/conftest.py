@@ -27,6 +27,27 @@ def _isolated_site(settings, tmp_path):
     yield
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus: end the connections other threads left open.
+
+    Async views and consumers reach the database from asgiref's worker threads,
+    whose connections outlive the tests, and PostgreSQL refuses to drop a
+    database while sessions are on it. (SQLite has nothing to end.)
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @pytest.fixture
 def admin(db, django_user_model):
     return _make_user(django_user_model, "admin", "admin")
