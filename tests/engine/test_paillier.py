@@ -466,6 +466,34 @@ def test_decrypting_beyond_the_declared_bound_raises(keys):
         private.decrypt_int(claimed)
 
 
+def test_small_plaintexts_decrypt_modulo_p_alone_and_large_ones_by_full_crt(keys, monkeypatch):
+    public, private = keys
+    primes_used = []
+    real_half = paillier.kernels.crt_half
+
+    def recording_half(cts, prime, prime_square, h):
+        primes_used.append(prime)
+        return real_half(cts, prime, prime_square, h)
+
+    monkeypatch.setattr(paillier.kernels, "crt_half", recording_half)
+    edge = int(private.p) >> paillier.SINGLE_PRIME_MARGIN_BITS
+    values = [edge, -edge, 0, 1, -1, edge // 3]
+    small = EncryptedArray.from_ciphertexts(public, public.encrypt_int(values).ciphertexts, frac_bits=0, bound=edge)
+    assert private.decrypt_int(small).tolist() == values
+    assert set(primes_used) == {private.p}
+    primes_used.clear()
+    large_values = [edge + 1, -(edge + 1), 2**400, -(2**400)]
+    large = EncryptedArray.from_ciphertexts(
+        public, public.encrypt_int(large_values).ciphertexts, frac_bits=0, bound=2**400)
+    assert private.decrypt_int(large).tolist() == large_values
+    assert set(primes_used) == {private.p, private.q}
+    # A value just past a small bound is still caught on the single-prime path.
+    beyond = EncryptedArray.from_ciphertexts(public, public.encrypt_int([edge + 1]).ciphertexts, frac_bits=0,
+                                             bound=edge)
+    with pytest.raises(PlaintextOverflowError):
+        private.decrypt_int(beyond)
+
+
 # ------------------------------------------------------ wrong keys and tampering
 
 
