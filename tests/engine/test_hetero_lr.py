@@ -26,7 +26,7 @@ from engine.errors import (
     SingleClass,
 )
 from engine.federation import InMemoryTransport, run_local
-from engine.ml import logistic, model_io
+from engine.ml import logistic, model_io, preprocessing
 from engine.samples import breast_cancer_split, credit_table
 
 SMALL_KEYS = {"key_bits": 1024, "insecure_allow_small_keys": True}
@@ -584,7 +584,6 @@ def test_prediction_refuses_halves_of_different_models_and_unaligned_rows():
 
 
 def test_prediction_applies_the_preprocessing_transform_first():
-    preprocessing = pytest.importorskip("engine.ml.preprocessing")
     raw_guest, raw_host = breast_cancer_split()
     raw_host = raw_host.set_index("id").loc[raw_guest["id"]].reset_index()
     transforms = {

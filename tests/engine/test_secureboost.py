@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from engine import wire
 from engine.components.secureboost import hetero_secureboost, hetero_secureboost_predict
@@ -23,7 +24,7 @@ from engine.errors import (
 )
 from engine.evaluation import roc_auc_score
 from engine.federation import InMemoryTransport, run_local
-from engine.ml import model_io
+from engine.ml import model_io, preprocessing
 from engine.ml import tree as T
 from engine.samples import breast_cancer_split, credit_table
 
@@ -184,7 +185,6 @@ def test_federated_trees_on_the_credit_table_with_gaps_are_identical_to_central_
 
 
 def test_auc_is_within_0_01_of_xgboost_with_matching_parameters(cancer, cancer_plain_run, credit, credit_run):
-    xgb = pytest.importorskip("xgboost", reason="xgboost is not installed: pip install xgboost")
     assert_identical_to_central(cancer_plain_run, central(cancer["guest"], cancer["host"], **PLAIN_PARAMS))
     cases = [
         (cancer, cancer_plain_run, cancer["host"], cancer["host_valid"], PLAIN_PARAMS),
@@ -213,7 +213,6 @@ def test_auc_is_within_0_01_of_xgboost_with_matching_parameters(cancer, cancer_p
 
 
 def test_a_preprocessing_transform_is_applied_in_training_and_stored_for_scoring(credit):
-    preprocessing = pytest.importorskip("engine.ml.preprocessing")
     guest, host = credit["guest"].iloc[:600], credit["host"].iloc[:600]
     body = preprocessing.fit(host, id_column="id", categorical_columns=["region", "education"])
     transform = model_io.build(component="preprocess", component_version="1.0.0", role="host",
