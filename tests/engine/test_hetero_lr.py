@@ -549,6 +549,21 @@ def test_prediction_gives_the_central_probabilities_and_passes_the_consistency_c
     assert out["guest"]["metrics"]["auc"] > 0.95 and "predictions" not in out["host"]
 
 
+def test_prediction_reports_curves_for_labelled_rows_and_scores_a_one_class_batch_without_measuring_it():
+    guest_model, host_model = _trained()
+    guest, host = breast_cancer()
+    out = run_local(hetero_lr_predict, {}, {"guest": {"model": guest_model, "data": guest},
+                                            "host": {"model": host_model, "data": host}})
+    report = out["guest"]["metrics"]["evaluation"]
+    assert report["auc"] == out["guest"]["metrics"]["auc"] and report["roc"]["fpr"] and len(report["lift"]) == 10
+    ones = guest["y"] == 1
+    out = run_local(hetero_lr_predict, {}, {"guest": {"model": guest_model, "data": guest[ones]},
+                                            "host": {"model": host_model, "data": host[ones.to_numpy()]}})
+    metrics = out["guest"]["metrics"]
+    assert "single class" in metrics["evaluation_skipped"] and "auc" not in metrics
+    assert len(out["guest"]["predictions"]) == int(ones.sum())
+
+
 def test_an_exported_half_imports_only_if_it_scores_its_sample_identically():
     guest_model, host_model = _trained()
     guest, host = breast_cancer()

@@ -26,6 +26,7 @@ from engine.crypto import paillier
 from engine.errors import InvalidInput, ProtocolError
 from engine.federation.context import Context
 from engine.ml import logistic
+from engine.ml.columns import label_vector
 
 
 def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -301,11 +302,17 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
                                "threshold": params.threshold}
     label = half.document["body"].get("label_column")
     if params.evaluate and label and label in frame.columns:
-        y = logistic.binary_labels(frame, label, input="data")
+        # Scoring a batch whose labels are all one class is not an error; measuring it is impossible.
+        y = label_vector(frame, label, input="data", allow_single_class=True).astype(np.int8)
         out[label] = y
+        if np.unique(y).size < 2:
+            metrics["evaluation_skipped"] = f"label column {label!r} holds a single class: AUC and KS are undefined"
+            return {"predictions": out, "metrics": metrics}
         ks, ks_threshold = evaluation.ks_statistic(y, probability)
         metrics.update({"auc": evaluation.roc_auc_score(y, probability), "ks": ks,
                         "ks_threshold": ks_threshold, "log_loss": logistic.log_loss(u_g + u_h, y)})
+        # The same full report as hetero_secureboost_predict's, for the same charts.
+        metrics["evaluation"] = evaluation.binary_report(y, probability, threshold=params.threshold)
     return {"predictions": out, "metrics": metrics}
 
 
