@@ -29,6 +29,10 @@ host weights):
 phe gets no credit for our tricks (no bucketing, no CRT encryption), which
 is the point of the comparison; it also does no wire encoding, which we pay.
 
+A third row scales the measured wall time to the speed of the machine on
+which the 120 s target was set (:mod:`benchmarks.calibration`, by ``phe``
+encryptions per second, taken before and after the run).
+
 ``quick=True`` shrinks everything (4,000 rows, batch 2,000) so the harness
 can be checked in seconds; its figures are not comparable to the targets.
 
@@ -45,6 +49,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmarks import calibration
 
 FULL = {"rows": 100_000, "guest": 10, "host": 20, "batch": 10_000, "slice": {"encrypt": 40, "entries": 400, "small": 10}}
 QUICK = {"rows": 4_000, "guest": 10, "host": 20, "batch": 2_000, "slice": {"encrypt": 5, "entries": 40, "small": 2}}
@@ -146,6 +152,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     guest, host, X = _tables(rows, sizes["guest"], sizes["host"])
     params = {"batch_size": batch, "max_epochs": 1, "seed": 1, "learning_rate": 0.15, "l2": 0.001}
     paillier.warm_up()
+    speed_before = 0.0 if quick else calibration.phe_encrypt_rate()
     helper_before = _helper_cpu_seconds()
     children_before = _children_cpu_seconds()
     cpu_before = time.process_time()
@@ -156,6 +163,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     cpu = (time.process_time() - cpu_before + _helper_cpu_seconds() - helper_before
            + _children_cpu_seconds() - children_before)
     load = os.getloadavg()[0]
+    # The faster of the two figures scales, so a slow moment cannot flatter the scaled time.
+    speed = 0.0 if quick else max(speed_before, calibration.phe_encrypt_rate())
 
     central = logistic.fit(X, guest["y"].to_numpy(), **params)
     federated = np.r_[out["guest"]["model"]["body"]["weights"], out["host"]["model"]["body"]["weights"]]
@@ -165,6 +174,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     batches = out["guest"]["metrics"]["batches_per_epoch"]
     reference, detail = _reference(rows, batches, sizes["guest"] + 1, sizes["host"], sizes["slice"])
     speedup = reference / wall
+    name = (f"hetero LR, one epoch, {rows:,} rows x ({sizes['guest']} guest + {sizes['host']} host) features, "
+            "wall incl. key generation")
+    scaled = [] if quick else [calibration.scaled_row(name, wall, TARGET_SECONDS, "phe_encrypt", speed)]
     return [
         {
             "benchmark": (f"hetero LR, one epoch, {rows:,} rows x ({sizes['guest']} guest + {sizes['host']} host) "
@@ -176,6 +188,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "target": f"<= {TARGET_SECONDS:.0f} s and >= {TARGET_SPEEDUP:.0f}x faster than the reference",
             "ok": bool(wall <= TARGET_SECONDS and speedup >= TARGET_SPEEDUP),
         },
+        *scaled,
         {
             "benchmark": "hetero LR, same epoch: federated weights vs central Taylor LR (engine.ml.logistic)",
             "ours": f"max |difference| {difference:.1e}",
