@@ -174,13 +174,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     batches = out["guest"]["metrics"]["batches_per_epoch"]
     reference, detail = _reference(rows, batches, sizes["guest"] + 1, sizes["host"], sizes["slice"])
     speedup = reference / wall
-    name = (f"hetero LR, one epoch, {rows:,} rows x ({sizes['guest']} guest + {sizes['host']} host) features, "
-            "wall incl. key generation")
-    scaled = [] if quick else [calibration.scaled_row(name, wall, TARGET_SECONDS, "phe_encrypt", speed)]
+    epoch = f"hetero LR, one epoch, {rows:,} rows x ({sizes['guest']} guest + {sizes['host']} host) features"
+    scaled = [] if quick else [calibration.scaled_row(f"{epoch}, wall incl. key generation", wall, TARGET_SECONDS,
+                                                      "phe_encrypt", speed)]
     return [
         {
-            "benchmark": (f"hetero LR, one epoch, {rows:,} rows x ({sizes['guest']} guest + {sizes['host']} host) "
-                          f"features, 2048-bit keys, batch {batch:,}, both parties in 1 process (run_local)"),
+            "benchmark": f"{epoch}, 2048-bit keys, batch {batch:,}, both parties in 1 process (run_local)",
             "ours": (f"{wall:.1f} s wall incl. key generation (CPU {cpu:.0f} s incl. helper and worker processes; "
                      f"{paillier.thread_count()} threads; load average {load:.1f} at the end)"),
             "reference": f"{reference:,.0f} s estimated [{detail}]",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from engine.errors import MissingColumn, NotNumeric, SingleClass
+from engine.errors import InvalidInput, MissingColumn, NotNumeric, SingleClass
 
 __all__ = [
     "ID_COLUMN_HINT",
@@ -24,6 +24,7 @@ __all__ = [
     "numeric_column",
     "numeric_values",
     "require_columns",
+    "require_probabilities",
 ]
 
 ID_COLUMN_HINT = "set id_column to the column that holds the ids"
@@ -72,6 +73,13 @@ def numeric_column(frame: pd.DataFrame, column: str, *, input: str = "data") -> 
     if np.isinf(values).any():
         raise NotNumeric(column, "finite numbers", input=input, hint="it holds infinite values")
     return values
+
+
+def require_probabilities(values: np.ndarray, column: str, *, input: str = "data", hint: str = "") -> None:
+    """Raise :class:`InvalidInput` unless every value of ``column`` lies in [0, 1]."""
+    if values.size and (values.min() < 0.0 or values.max() > 1.0):
+        message = f"column {column!r} of input {input!r} holds values outside [0, 1]"
+        raise InvalidInput(f"{message}: {hint}" if hint else message, input=input, column=column)
 
 
 def label_vector(frame: pd.DataFrame, column: str, *, input: str = "data",

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine import evaluation
 from engine.components.split.align import as_frame
 from engine.errors import InvalidInput
-from engine.ml.columns import label_vector, numeric_column, require_columns
+from engine.ml.columns import label_vector, numeric_column, require_columns, require_probabilities
 from engine.registry import Component, Port
 
 __all__ = ["EvaluationParams", "evaluate_table", "evaluation_component"]
@@ -74,9 +74,7 @@ def evaluate_table(frame: Any, params: EvaluationParams, *, input: str = "data")
             raise InvalidInput(f"input {input!r} has no rows to evaluate", input=input)
         return {"task": "regression", **evaluation.regression_report(truth, scores)}
     labels = label_vector(frame, params.label_column, input=input)
-    if scores.min() < 0.0 or scores.max() > 1.0:
-        raise InvalidInput(f"column {params.score_column!r} of input {input!r} holds values outside [0, 1]: "
-                           "a binary evaluation needs probabilities", input=input, column=params.score_column)
+    require_probabilities(scores, params.score_column, input=input, hint="a binary evaluation needs probabilities")
     report = evaluation.binary_report(labels, scores, threshold=params.threshold, n_bins=params.n_bins,
                                       max_curve_points=params.max_curve_points)
     return {"task": "binary", **report}

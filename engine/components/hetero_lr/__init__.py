@@ -32,7 +32,7 @@ from engine.components.hetero_lr import guest, host
 from engine.errors import InvalidInput
 from engine.ml import logistic
 from engine.ml import scorecard as scorecard_math
-from engine.ml.columns import require_columns
+from engine.ml.columns import require_columns, require_probabilities
 from engine.registry import Component, Port
 
 __all__ = ["HeteroLRParams", "HeteroLRPredictParams", "ScorecardParams", "hetero_lr", "hetero_lr_predict",
@@ -238,9 +238,7 @@ def _scorecard(ctx, params: ScorecardParams, inputs):
         raise InvalidInput(f"input 'data' already has a column {params.output_column!r}: choose another output_column",
                            input="data", column=params.output_column)
     probabilities = logistic.feature_matrix(frame, [params.probability_column], input="data")[:, 0]
-    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
-        raise InvalidInput(f"column {params.probability_column!r} holds values outside [0, 1]", input="data",
-                           column=params.probability_column)
+    require_probabilities(probabilities, params.probability_column, input="data")
     scale = scorecard_math.scaling(params.base_score, params.base_odds, params.pdo, params.positive)
     values = scorecard_math.points(probabilities, scale, min_points=params.min_points, max_points=params.max_points,
                                    decimals=params.decimals)

@@ -10,6 +10,7 @@ decides when to stop, and owns the intercept.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from typing import Any
@@ -307,12 +308,13 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
         out[label] = y
         if np.unique(y).size < 2:
             metrics["evaluation_skipped"] = f"label column {label!r} holds a single class: AUC and KS are undefined"
-            return {"predictions": out, "metrics": metrics}
-        ks, ks_threshold = evaluation.ks_statistic(y, probability)
-        metrics.update({"auc": evaluation.roc_auc_score(y, probability), "ks": ks,
-                        "ks_threshold": ks_threshold, "log_loss": logistic.log_loss(u_g + u_h, y)})
-        # The same full report as hetero_secureboost_predict's, for the same charts.
-        metrics["evaluation"] = evaluation.binary_report(y, probability, threshold=params.threshold)
+        else:
+            # The same full report as hetero_secureboost_predict's, for the same charts; the
+            # headline figures are read off it (its JSON form says None for an infinite threshold).
+            report = evaluation.binary_report(y, probability, threshold=params.threshold)
+            ks_threshold = math.inf if report["ks_threshold"] is None else report["ks_threshold"]
+            metrics.update({"auc": report["auc"], "ks": report["ks"], "ks_threshold": ks_threshold,
+                            "log_loss": logistic.log_loss(u_g + u_h, y), "evaluation": report})
     return {"predictions": out, "metrics": metrics}
 
 
