@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -306,8 +307,26 @@ def download(*, user, dataset: Dataset, request=None):
     text = storage.path(dataset.storage_key, storage.TEXT)
     numeric = [c["name"] for c in dataset.columns if c.get("type") == ColumnType.NUMERIC]
     record(AuditAction.DATASET_DOWNLOAD, actor=user, request=request, obj=dataset)
-    filename = (Path(dataset.original_filename).stem or "dataset") + ".csv"
-    return filename, iter_csv_bytes(text, numeric_columns=numeric)
+    return download_filename(dataset.original_filename), iter_csv_bytes(text, numeric_columns=numeric)
+
+
+# What a Content-Disposition header is made of (quotes, the ``charset''name`` of
+# ``filename*``, parameter separators): even escaped, a lax parser could read them
+# as the end of the name and the start of another parameter.
+_HEADER_PUNCTUATION = re.compile(r"[\"'\\;]")
+
+
+def download_filename(original: str | None) -> str:
+    """A safe name for a CSV download, from the name the file was uploaded under.
+
+    ``safe_label`` keeps the base name only and drops control and format characters
+    (right-to-left overrides included); on top of that header punctuation goes and
+    the name always ends in ``.csv``. Other Unicode stays (``客户 名单.csv``). Views
+    still build the header with ``content_disposition_header``.
+    """
+    stem = Path(safe_label(original, default="dataset")).stem
+    stem = re.sub(r"\s+", " ", _HEADER_PUNCTUATION.sub("", stem)).strip(" .")
+    return (stem or "dataset") + ".csv"
 
 
 def max_upload_mb() -> int:

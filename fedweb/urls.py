@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from fedweb.accounts import views as account_views
 from fedweb.audit import views as audit_views
@@ -36,10 +38,17 @@ urlpatterns = [
     path("partners/", include("projects.partner_urls")),
     path("audit/", include(audit_patterns)),
     path("site-admin/", include(siteadmin_patterns)),
-    path("django-admin/", admin.site.urls),
     path("api/", include("fedweb.api.urls")),
     path("healthz", healthz, name="healthz"),
 ]
+
+if settings.DJANGO_ADMIN_ENABLED:
+    urlpatterns += [
+        # Before admin.site.urls: Django's admin signs in through our throttled,
+        # audited page (the redirect keeps ?next=), never through its own form.
+        path("django-admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+        path("django-admin/", admin.site.urls),
+    ]
 
 handler404 = "fedweb.api.errors.handler404"
 handler500 = "fedweb.api.errors.handler500"

@@ -1,6 +1,7 @@
 """Thin API views: parse, call a service, serialise."""
 
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -94,7 +95,7 @@ class DatasetViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def download(self, request, pk=None):
         filename, chunks = services.download(user=request.user, dataset=self.get_object(), request=request._request)
         response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
         return response
 
     @extend_schema(request=SchemaSerializer, responses={202: DatasetSerializer})

@@ -1,14 +1,13 @@
 """Sign-in and user-management forms."""
 
 from django import forms
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from fedweb.audit.models import AuditAction, AuditOutcome
-from fedweb.audit.services import client_ip, record
+from fedweb.audit.services import client_ip
 
 from . import throttle
 from .models import Role
@@ -19,35 +18,25 @@ INVALID_LOGIN = _("The user name or password is not right. Both are case-sensiti
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form with our messages.
+
+    Throttling and auditing happen in ``backends.ThrottledModelBackend``, behind
+    ``authenticate()``; the form only says which refusal it was.
+    """
+
     error_messages = {
         "invalid_login": INVALID_LOGIN,
         "inactive": INVALID_LOGIN,
         "throttled": _("Too many failed sign-ins. Try again in %(minutes)s minute(s)."),
     }
 
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        password = self.cleaned_data.get("password")
-        ip = client_ip(self.request)
-        wait = throttle.seconds_locked(username, ip)
+    def get_invalid_login_error(self):
+        wait = throttle.seconds_locked(self.cleaned_data.get("username") or "", client_ip(self.request))
         if wait:
-            record(
-                AuditAction.LOGIN_THROTTLED,
-                actor_name=username,
-                request=self.request,
-                outcome=AuditOutcome.DENIED,
-            )
-            raise ValidationError(
+            return ValidationError(
                 self.error_messages["throttled"], code="throttled", params={"minutes": (wait + 59) // 60}
             )
-        if username and password:
-            self.user_cache = authenticate(self.request, username=username, password=password)
-            if self.user_cache is None or not self.user_cache.is_active:
-                throttle.register_failure(username, ip)
-                record(AuditAction.LOGIN_FAILED, actor_name=username, request=self.request, outcome=AuditOutcome.FAILURE)
-                raise ValidationError(self.error_messages["invalid_login"], code="invalid_login")
-            throttle.clear_failures(username)
-        return self.cleaned_data
+        return ValidationError(self.error_messages["invalid_login"], code="invalid_login")
 
 
 class UserCreateForm(forms.Form):

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from fedweb.accounts.views import site_admin_required
 from datasets.ingest import neutralise
@@ -84,5 +85,5 @@ def audit_export(request):
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"audit-{stamp}.csv")
     return response

@@ -108,6 +108,11 @@ ROOT_URLCONF = "fedweb.urls"
 WSGI_APPLICATION = "fedweb.wsgi.application"
 ASGI_APPLICATION = "fedweb.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# Every password check (our sign-in form, Django's admin, any authenticate() call)
+# goes through the throttled, audited backend.
+AUTHENTICATION_BACKENDS = ["fedweb.accounts.backends.ThrottledModelBackend"]
+# Django's own admin site is off unless asked for; its sign-in page is then ours.
+DJANGO_ADMIN_ENABLED = env_bool("FEDWEB_DJANGO_ADMIN", False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
