@@ -2,7 +2,11 @@
 
 Each applier runs inside the inbox transaction: it changes only the database, and it
 checks that the event makes sense from the partner (a partner cannot, for instance,
-accept an invitation it sent itself).
+accept an invitation it sent itself, or lift a suspension this site made). ``states``
+says in which of the project's states the event applies at all (``None``: the project
+does not exist here yet); the inbox refuses it in any other. An applier refuses with
+``EventRejected`` in plain words: the inbox records the refusal (so the partner's
+stream moves on) and the partner's outbox shows it.
 """
 
 from __future__ import annotations
@@ -31,133 +35,157 @@ def _history(project, event_id, event_type, partner, summary):
     )
 
 
-def _project(project):
-    if project is None:
-        raise EventRejected("no such project")
-    return project
+LIVE = {ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED}
 
 
-@applier("project.invite")
-def invited(*, partner, project, payload, event_id, project_id, **_):
-    if project is not None:
-        return  # already known (the inbox de-duplicates; this is belt and braces)
-    label_holder = payload.get("label_holder")
-    if label_holder not in (partner.party_id, settings.SITE_PARTY_ID):
-        raise EventRejected("the label holder must be one of the two sites")
-    name, purpose = str(payload.get("name", ""))[:200], str(payload.get("purpose", ""))
-    if not name or not purpose:
-        raise EventRejected("an invitation needs a name and a purpose")
-    project = Project.objects.create(
-        id=uuid.UUID(project_id), name=name, purpose=purpose, partner=partner, initiator=partner.party_id,
-        label_holder=label_holder, status=ProjectStatus.INVITED, status_changed_by=partner.party_id,
-    )
-    _history(project, event_id, "project.invite", partner, f"Invitation from {partner.name}: {name}")
+def _text(payload, name, limit):
+    value = payload.get(name, "")
+    if not isinstance(value, str):
+        raise EventRejected(f"{name} must be text")
+    return value[:limit]
 
 
-@applier("project.accept")
-def accepted(*, partner, project, payload, event_id, **_):
-    project = _project(project)
-    if project.initiator != settings.SITE_PARTY_ID or project.status != ProjectStatus.PENDING:
-        raise EventRejected("there is no invitation of ours waiting for this answer")
-    try:
-        token = tokens.from_b64(str(payload.get("token", "")))
-        version = int(payload.get("version", 1))
-    except (ValueError, TypeError):
-        raise EventRejected("the acceptance does not carry a valid cooperation token") from None
-    tokens.set_token(project, token, version)
-    project.status, project.status_changed_by = ProjectStatus.ACTIVE, partner.party_id
-    project.decision_comment = str(payload.get("comment", ""))
-    project.save()
-    _history(project, event_id, "project.accept", partner, f"{partner.name} accepted the invitation")
-
-
-@applier("project.reject")
-def rejected(*, partner, project, payload, event_id, **_):
-    project = _project(project)
-    if project.initiator != settings.SITE_PARTY_ID or project.status != ProjectStatus.PENDING:
-        raise EventRejected("there is no invitation of ours waiting for this answer")
-    project.status, project.status_changed_by = ProjectStatus.REJECTED, partner.party_id
-    project.decision_comment = str(payload.get("comment", ""))
-    project.save()
-    _history(project, event_id, "project.reject", partner, f"{partner.name} rejected the invitation")
-
-
-def _status_change(project, partner, event_id, event_type, to, allowed_from, summary):
-    project = _project(project)
-    if project.status not in allowed_from:
-        return  # already there, or closed: nothing to do
-    project.status, project.status_changed_by = to, partner.party_id
-    project.save(update_fields=["status", "status_changed_by", "updated_at"])
-    if to in (ProjectStatus.SUSPENDED, ProjectStatus.REVOKED):
-        stop_running_work(project, reason=summary)
-    _history(project, event_id, event_type, partner, summary)
-
-
-@applier("project.suspend")
-def suspended(*, partner, project, payload, event_id, **_):
-    _status_change(project, partner, event_id, "project.suspend", ProjectStatus.SUSPENDED, {ProjectStatus.ACTIVE},
-                   f"{partner.name} suspended the project")
-
-
-@applier("project.resume")
-def resumed(*, partner, project, payload, event_id, **_):
-    _status_change(project, partner, event_id, "project.resume", ProjectStatus.ACTIVE, {ProjectStatus.SUSPENDED},
-                   f"{partner.name} resumed the project")
-
-
-@applier("project.revoke")
-def revoked(*, partner, project, payload, event_id, **_):
-    _status_change(
-        project, partner, event_id, "project.revoke", ProjectStatus.REVOKED,
-        {ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED, ProjectStatus.INVITED, ProjectStatus.PENDING},
-        f"{partner.name} revoked the project",
-    )
-
-
-@applier("project.rotate")
-def rotated(*, partner, project, payload, event_id, **_):
-    project = _project(project)
+def _token(payload, *, expected_version):
     try:
         token = tokens.from_b64(str(payload.get("token", "")))
         version = int(payload["version"])
     except (KeyError, ValueError, TypeError):
-        raise EventRejected("the rotation does not carry a valid cooperation token") from None
-    if version != project.token_version + 1:
-        raise EventRejected(f"token version {version} does not follow {project.token_version}")
-    tokens.set_token(project, token, version)
+        raise EventRejected("the event does not carry a valid cooperation token") from None
+    if version != expected_version:
+        raise EventRejected(f"token version {version} does not follow {expected_version - 1}")
+    return token, version
+
+
+@applier("project.invite", states={None})
+def invited(*, partner, project, payload, event_id, project_id, **_):
+    label_holder = payload.get("label_holder")
+    if label_holder not in (partner.party_id, settings.SITE_PARTY_ID):
+        raise EventRejected("the label holder must be one of the two sites")
+    name, purpose = _text(payload, "name", 200).strip(), _text(payload, "purpose", 5000).strip()
+    if not name or not purpose:
+        raise EventRejected("an invitation needs a name and a purpose")
+    token, version = _token(payload, expected_version=1)
+    project = Project(
+        id=uuid.UUID(project_id), name=name, purpose=purpose, partner=partner, initiator=partner.party_id,
+        label_holder=label_holder, status=ProjectStatus.INVITED, status_changed_by=partner.party_id,
+    )
+    tokens.set_token(project, token, version, issued_here=False)
+    project.save(force_insert=True)
+    _history(project, event_id, "project.invite", partner, f"Invitation from {partner.name}: {name}")
+
+
+@applier("project.accept", states={ProjectStatus.PENDING})
+def accepted(*, partner, project, payload, event_id, **_):
+    if not project.we_initiated:
+        raise EventRejected("there is no invitation of ours waiting for this answer")
+    token, version = _token(payload, expected_version=project.token_version + 1)
+    tokens.set_token(project, token, version, issued_here=False)
+    project.status, project.status_changed_by = ProjectStatus.ACTIVE, partner.party_id
+    project.decision_comment = _text(payload, "comment", 5000)
+    project.save()
+    _history(project, event_id, "project.accept", partner, f"{partner.name} accepted the invitation")
+
+
+@applier("project.reject", states={ProjectStatus.PENDING})
+def rejected(*, partner, project, payload, event_id, **_):
+    if not project.we_initiated:
+        raise EventRejected("there is no invitation of ours waiting for this answer")
+    project.status, project.status_changed_by = ProjectStatus.REJECTED, partner.party_id
+    project.decision_comment = _text(payload, "comment", 5000)
+    project.save()
+    _history(project, event_id, "project.reject", partner, f"{partner.name} rejected the invitation")
+
+
+def _save_status(project, partner, event_id, event_type, summary, *, was_active):
+    project.status_changed_by = partner.party_id
+    project.save(update_fields=["status", "status_changed_by", "suspended_by_partner", "updated_at"])
+    if was_active and not project.is_active:
+        stop_running_work(project, reason=summary)
+    _history(project, event_id, event_type, partner, summary)
+
+
+@applier("project.suspend", states=LIVE)
+def suspended(*, partner, project, payload, event_id, **_):
+    if project.suspended_by_partner:
+        return  # already recorded
+    was_active = project.is_active
+    project.suspended_by_partner, project.status = True, ProjectStatus.SUSPENDED
+    _save_status(project, partner, event_id, "project.suspend", f"{partner.name} suspended the project", was_active=was_active)
+
+
+@applier("project.resume", states={ProjectStatus.SUSPENDED})
+def resumed(*, partner, project, payload, event_id, **_):
+    # A suspension is lifted only by the side that made it: the partner can lift its
+    # own, never ours.
+    if not project.suspended_by_partner:
+        raise EventRejected("the partner has no suspension of its own to lift; only this site can lift this site's suspension")
+    project.suspended_by_partner = False
+    project.status = ProjectStatus.SUSPENDED if project.suspended_here else ProjectStatus.ACTIVE
+    _save_status(project, partner, event_id, "project.resume", f"{partner.name} lifted its suspension", was_active=False)
+
+
+@applier("project.revoke", states=LIVE | {ProjectStatus.INVITED, ProjectStatus.PENDING})
+def revoked(*, partner, project, payload, event_id, **_):
+    was_active = project.is_active
+    project.status = ProjectStatus.REVOKED
+    _save_status(project, partner, event_id, "project.revoke", f"{partner.name} revoked the project", was_active=was_active)
+
+
+@applier("project.rotate", states=LIVE)
+def rotated(*, partner, project, payload, event_id, **_):
+    token, version = _token(payload, expected_version=project.token_version + 1)
+    tokens.set_token(project, token, version, issued_here=False)
     project.save()
     _history(project, event_id, "project.rotate", partner, f"{partner.name} rotated the cooperation token")
 
 
-@applier("table.authorised")
+def _columns(payload) -> list[dict]:
+    columns = payload.get("columns") or []
+    if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+        raise EventRejected("columns must be a list of objects")
+    out = []
+    for c in columns:
+        kind = c.get("type")
+        out.append({"name": str(c.get("name", ""))[:200], "role": str(c.get("role", ""))[:32],
+                    "type": kind[:32] if isinstance(kind, str) else None})
+    return out
+
+
+@applier("table.authorised", states=LIVE)
 def table_authorised(*, partner, project, payload, event_id, **_):
-    project = _project(project)
     try:
         table_id = str(uuid.UUID(str(payload["table_id"])))
     except (KeyError, ValueError):
         raise EventRejected("the table id is missing or malformed") from None
-    columns = payload.get("columns") or []
-    if not isinstance(columns, list):
-        raise EventRejected("columns must be a list")
-    expires = parse_datetime(payload["expires_at"]) if payload.get("expires_at") else None
+    row_count = payload.get("row_count")
+    if row_count is not None and (not isinstance(row_count, int) or isinstance(row_count, bool) or not 0 <= row_count < 2**62):
+        raise EventRejected("the row count must be a whole number")
+    expires = None
+    if payload.get("expires_at"):
+        try:
+            expires = parse_datetime(_text(payload, "expires_at", 64))
+        except ValueError:
+            expires = None
+        if expires is None:
+            raise EventRejected("the end date is not a date and time")
+    name = _text(payload, "name", 200)
     RemoteTable.objects.update_or_create(
         project=project, table_id=table_id,
         defaults={
-            "name": str(payload.get("name", ""))[:200],
-            "row_count": payload.get("row_count"),
-            "columns": [{"name": str(c.get("name", "")), "role": str(c.get("role", "")), "type": c.get("type")} for c in columns if isinstance(c, dict)],
+            "name": name,
+            "row_count": row_count,
+            "columns": _columns(payload),
             "expires_at": expires,
             "is_authorised": True,
-            "partner_may_receive_intersection": bool(payload.get("partner_may_receive_intersection", False)),
+            "partner_may_receive_intersection": payload.get("partner_may_receive_intersection") is True,
         },
     )
-    _history(project, event_id, "table.authorised", partner, f"{partner.name} authorised table “{payload.get('name', '')}”")
+    _history(project, event_id, "table.authorised", partner, f"{partner.name} authorised table “{name}”")
 
 
-@applier("table.removed")
+@applier("table.removed", states=LIVE)
 def table_removed(*, partner, project, payload, event_id, **_):
-    project = _project(project)
-    RemoteTable.objects.filter(project=project, table_id=str(payload.get("table_id", ""))).update(
+    RemoteTable.objects.filter(project=project, table_id=str(payload.get("table_id", ""))[:64]).update(
         is_authorised=False, updated_at=timezone.now()
     )
     _history(project, event_id, "table.removed", partner, f"{partner.name} removed a table")

@@ -77,6 +77,10 @@ class Project(models.Model):
     label_holder = models.CharField(max_length=63)  # party id of the guest (holds the labels)
     status = models.CharField(max_length=16, choices=ProjectStatus.choices)
     status_changed_by = models.CharField(max_length=63, blank=True)  # party id
+    # A suspension is lifted only by the side that made it, so each side's is kept
+    # apart: the project is suspended while either flag is set.
+    suspended_here = models.BooleanField(default=False)
+    suspended_by_partner = models.BooleanField(default=False)
     decision_comment = models.TextField(blank=True)
     # The cooperation token, encrypted at rest with a key derived from the site's secret.
     token_encrypted = models.BinaryField(null=True, blank=True, editable=False)
@@ -104,6 +108,27 @@ class Project(models.Model):
     @property
     def we_hold_labels(self) -> bool:
         return self.label_holder == settings.SITE_PARTY_ID
+
+
+class ProjectMember(models.Model):
+    """A user of this site who may see a project, its tables and its jobs.
+
+    Site admins see every project; anyone else only the projects they are a member of
+    (seed 000's 对内权限控制). What a member may do still follows their site role: a
+    viewer member reads, an analyst member works.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project}"
 
 
 class ProjectTableQuerySet(models.QuerySet):

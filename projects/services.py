@@ -24,7 +24,7 @@ from fedweb.audit.services import record
 from fedweb.proxy.events import emit
 
 from . import tokens
-from .models import Partner, Project, ProjectEvent, ProjectStatus, ProjectTable
+from .models import Partner, Project, ProjectEvent, ProjectMember, ProjectStatus, ProjectTable
 
 POLICY_FIELDS = {
     "runs_per_day": "psi_runs_per_day",
@@ -42,10 +42,16 @@ def _require_admin(user) -> None:
 
 
 def visible_projects(user):
-    """Projects are visible to everyone on the site who may work (admins, analysts, viewers)."""
+    """Site admins see every project; other users only those they are members of.
+
+    Anything else answers "not found", so a non-member cannot even learn a project exists.
+    """
     if not user.is_authenticated or not user.is_active:
         return Project.objects.none()
-    return Project.objects.select_related("partner")
+    projects = Project.objects.select_related("partner")
+    if user.is_site_admin:
+        return projects
+    return projects.filter(members__user=user)
 
 
 def history(project, event, *, direction: str, party: str, summary: str, actor_name: str = "") -> None:
@@ -77,16 +83,27 @@ def create_project(*, user, partner: Partner, name: str, purpose: str, we_hold_l
         raise ServiceError(_("A project needs a name and a purpose."), details={"name": [_("Required.")], "purpose": [_("Required.")]})
     label_holder = settings.SITE_PARTY_ID if we_hold_labels else partner.party_id
     with transaction.atomic():
-        project = Project.objects.create(
+        project = Project(
             name=name[:200], purpose=purpose, partner=partner, initiator=settings.SITE_PARTY_ID,
             label_holder=label_holder, status=ProjectStatus.PENDING, created_by=user,
         )
+        # The invitation token: the partner's answer and everything after it is MAC'd.
+        token = tokens.new_token()
+        tokens.set_token(project, token, 1, issued_here=True)
+        project.save()
+        ProjectMember.objects.create(project=project, user=user, added_by=user)
         _announce(
             project, "project.invite",
-            {"name": project.name, "purpose": purpose, "label_holder": label_holder, "invited_by": user.get_username()},
+            {"name": project.name, "purpose": purpose, "label_holder": label_holder, "invited_by": user.get_username(),
+             "version": 1, "sealed:token": _sealed(token)},
             user=user, request=request, summary=_("Invitation sent to %(p)s") % {"p": partner.name},
         )
     return project
+
+
+def _sealed(token: bytes) -> str:
+    """A token as an outbox payload value: encrypted at rest, opened only when sent."""
+    return base64.b64encode(tokens.seal(token)).decode()
 
 
 def accept(*, user, project: Project, comment: str = "", request=None) -> Project:
@@ -95,14 +112,17 @@ def accept(*, user, project: Project, comment: str = "", request=None) -> Projec
         project = Project.objects.select_for_update().get(pk=project.pk)
         if project.status != ProjectStatus.INVITED:
             raise ServiceError(_("Only a pending invitation can be accepted."), code="wrong_state", status_code=409)
+        # The project's own token, issued by us; the acceptance itself is MAC'd under the
+        # invitation token, which the inviter knows.
+        old_version = project.token_version
         token = tokens.new_token()
-        tokens.set_token(project, token, 1)
+        tokens.set_token(project, token, old_version + 1, issued_here=True)
         project.status, project.status_changed_by, project.decision_comment = ProjectStatus.ACTIVE, settings.SITE_PARTY_ID, comment
         project.save()
         _announce(
             project, "project.accept",
-            {"comment": comment, "version": 1, "sealed:token": base64.b64encode(tokens.seal(token)).decode()},
-            user=user, request=request, summary=_("Invitation accepted"),
+            {"comment": comment, "version": old_version + 1, "sealed:token": _sealed(token)},
+            user=user, request=request, summary=_("Invitation accepted"), token_version=old_version,
         )
     return project
 
@@ -119,7 +139,8 @@ def reject(*, user, project: Project, comment: str = "", request=None) -> Projec
     return project
 
 
-def _change_status(*, user, project, allowed_from: set, to: str, event_type: str, summary: str, request, comment: str = ""):
+def _change_status(*, user, project, allowed_from: set, to: str, event_type: str, summary: str, request, comment: str = "",
+                   check=None, change=None):
     _require_admin(user)
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
@@ -128,22 +149,55 @@ def _change_status(*, user, project, allowed_from: set, to: str, event_type: str
                 _("The project is %(status)s: this cannot be done now.") % {"status": project.get_status_display()},
                 code="wrong_state", status_code=409,
             )
-        project.status, project.status_changed_by = to, settings.SITE_PARTY_ID
-        project.save(update_fields=["status", "status_changed_by", "updated_at"])
+        if check is not None:
+            check(project)
+        was_active = project.is_active
+        if change is not None:
+            change(project)
+        else:
+            project.status = to
+        project.status_changed_by = settings.SITE_PARTY_ID
+        project.save(update_fields=["status", "status_changed_by", "suspended_here", "updated_at"])
         _announce(project, event_type, {"comment": comment}, user=user, request=request, summary=summary)
-        if to in (ProjectStatus.SUSPENDED, ProjectStatus.REVOKED):
+        if was_active and not project.is_active:
             stop_running_work(project, reason=summary)
     return project
 
 
+def _not_suspended_here(project):
+    if project.suspended_here:
+        raise ServiceError(_("This site has already suspended the project."), code="wrong_state", status_code=409)
+
+
+def _suspended_here(project):
+    if not project.suspended_here:
+        raise ServiceError(
+            _("The partner suspended this project; only the partner can lift its suspension."),
+            code="wrong_state", status_code=409,
+        )
+
+
+def _suspend_here(project):
+    project.suspended_here = True
+    project.status = ProjectStatus.SUSPENDED
+
+
+def _resume_here(project):
+    # A suspension is lifted only by the side that made it: the partner's stays.
+    project.suspended_here = False
+    project.status = ProjectStatus.SUSPENDED if project.suspended_by_partner else ProjectStatus.ACTIVE
+
+
 def suspend(*, user, project, comment: str = "", request=None):
-    return _change_status(user=user, project=project, allowed_from={ProjectStatus.ACTIVE}, to=ProjectStatus.SUSPENDED,
-                          event_type="project.suspend", summary=_("Project suspended"), request=request, comment=comment)
+    return _change_status(user=user, project=project, allowed_from={ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED},
+                          to=ProjectStatus.SUSPENDED, event_type="project.suspend", summary=_("Project suspended"),
+                          request=request, comment=comment, check=_not_suspended_here, change=_suspend_here)
 
 
 def resume(*, user, project, comment: str = "", request=None):
     return _change_status(user=user, project=project, allowed_from={ProjectStatus.SUSPENDED}, to=ProjectStatus.ACTIVE,
-                          event_type="project.resume", summary=_("Project resumed"), request=request, comment=comment)
+                          event_type="project.resume", summary=_("This site lifted its suspension"), request=request,
+                          comment=comment, check=_suspended_here, change=_resume_here)
 
 
 def revoke(*, user, project, comment: str = "", request=None):
@@ -160,14 +214,18 @@ def rotate_token(*, user, project, request=None) -> Project:
         project = Project.objects.select_for_update().get(pk=project.pk)
         if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
             raise ServiceError(_("Only an active or suspended project has a token to rotate."), code="wrong_state", status_code=409)
+        if tokens.awaiting_confirmation(project):
+            # The event carrying the previous new token is MAC'd under the one before it;
+            # rotating again now would leave it unsendable.
+            raise ServiceError(_("The previous new token has not reached the partner yet. Try again once it has."),
+                               code="wrong_state", status_code=409)
         old_version = project.token_version
         token = tokens.new_token()
-        tokens.set_token(project, token, old_version + 1)
+        tokens.set_token(project, token, old_version + 1, issued_here=True)
         project.save()
         # Announced under the OLD token: the partner does not know the new one yet.
         _announce(
-            project, "project.rotate",
-            {"version": old_version + 1, "sealed:token": base64.b64encode(tokens.seal(token)).decode()},
+            project, "project.rotate", {"version": old_version + 1, "sealed:token": _sealed(token)},
             user=user, request=request, summary=_("Cooperation token rotated"), token_version=old_version,
         )
     return project

@@ -61,54 +61,45 @@ def check_psi_policy(table: ProjectTable, *, partner_set_size: int, wants_inters
 
 def open_session(partner, project: Project, body: dict) -> dict:
     """Handle a partner's OpenSession on OUR proxy; returns the terms both sides run with."""
-    purpose = body.get("purpose")
-    session_id = str(body.get("session_id", ""))
+    purpose, session_id = body.get("purpose"), body.get("session_id")
     if purpose != "psi":
         raise ValueError("unknown session purpose")
-    if not _SESSION.fullmatch(session_id):
+    if not isinstance(session_id, str) or not _SESSION.fullmatch(session_id):
         raise ValueError("the session id must be 8-64 letters, digits, '.', '_' or '-'")
+    partner_set_size, wants_intersection = body.get("set_size"), body.get("wants_intersection", False)
+    if not isinstance(partner_set_size, int) or isinstance(partner_set_size, bool) or partner_set_size < 0:
+        raise ValueError("the partner's set size must be a whole number")
+    if not isinstance(wants_intersection, bool):
+        raise ValueError("wants_intersection must be true or false")
     try:
         table_id = uuid.UUID(str(body.get("table_id", "")))
-        partner_set_size = int(body.get("set_size"))
-    except (TypeError, ValueError):
-        raise ValueError("the request must name our table and the partner's set size") from None
-    wants_intersection = bool(body.get("wants_intersection", False))
-    refusal = None
+    except ValueError:
+        raise ValueError("the request must name our table") from None
+    # A refusal is audited once, by the proxy (``proxy_reject``, with this reason).
     with transaction.atomic():
         table = (
             ProjectTable.objects.select_for_update().select_related("dataset")
             .filter(project=project, dataset_id=table_id, revoked_at__isnull=True).first()
         )
-        try:
-            if table is None:
-                raise SessionRefused("this table is not authorised in this project")
-            check_psi_policy(table, partner_set_size=partner_set_size, wants_intersection=wants_intersection)
-            if JobSession.objects.filter(session_id=session_id).exists():
-                raise SessionRefused("this session id is already used", "ALREADY_EXISTS")
-        except SessionRefused as exc:
-            refusal = exc
-        else:
-            JobSession.objects.create(
-                session_id=session_id, project=project, purpose="psi", opened_by=partner.party_id, table=table,
-                details={"partner_set_size": partner_set_size, "wants_intersection": wants_intersection},
-            )
-    if refusal is not None:
-        _audit(project, partner, session_id, str(table_id), AuditOutcome.DENIED, refusal.reason)
-        raise refusal
-    _audit(project, partner, session_id, str(table_id), AuditOutcome.SUCCESS, "")
+        if table is None:
+            raise SessionRefused("this table is not authorised in this project")
+        check_psi_policy(table, partner_set_size=partner_set_size, wants_intersection=wants_intersection)
+        if JobSession.objects.filter(session_id=session_id).exists():
+            raise SessionRefused("this session id is already used", "ALREADY_EXISTS")
+        JobSession.objects.create(
+            session_id=session_id, project=project, purpose="psi", opened_by=partner.party_id, table=table,
+            details={"partner_set_size": partner_set_size, "wants_intersection": wants_intersection},
+        )
+        record(
+            "psi_session_open", actor_name=partner.party_id, obj=project, outcome=AuditOutcome.SUCCESS,
+            details={"session": session_id, "table": str(table_id)},
+        )
     return {
         "session_id": session_id,
         "set_size": table.dataset.row_count,
         "min_overlap": table.psi_min_overlap,
         "reveal_to_partner": wants_intersection and table.psi_partner_may_receive,
     }
-
-
-def _audit(project, partner, session_id, table_id, outcome, reason):
-    record(
-        "psi_session_open", actor_name=partner.party_id, obj=project, outcome=outcome,
-        details={"session": session_id, "table": table_id, "reason": reason},
-    )
 
 
 def request_psi_session(project: Project, *, remote_table_id: str, our_set_size: int, wants_intersection: bool,

@@ -40,6 +40,8 @@ class AuditAction(models.TextChoices):
     PROJECT_RESUME = "project_resume", _("Project resumed")
     PROJECT_REVOKE = "project_revoke", _("Project revoked")
     PROJECT_ROTATE = "project_rotate", _("Cooperation token rotated")
+    PROJECT_MEMBER_ADD = "project_member_add", _("Added someone to a project")
+    PROJECT_MEMBER_REMOVE = "project_member_remove", _("Removed someone from a project")
     TABLE_AUTHORISED = "table_authorised", _("Table authorised into a project")
     TABLE_REMOVED = "table_removed", _("Table removed from a project")
     PSI_POLICY_UPDATE = "psi_policy_update", _("PSI policy changed")

@@ -92,11 +92,25 @@ def deliver_pending(*, partner: Partner | None = None) -> int:
                 event.attempts += 1
                 event.last_error = ""
                 event.save(update_fields=["status", "delivered_at", "attempts", "last_error"])
+                _after_delivery(event)
                 delivered += 1
     finally:
         for channel, _stub in channels.values():
             channel.close()
     return delivered
+
+
+# Events that carry a token this site issued: once delivered, the partner uses it.
+TOKEN_EVENTS = {"project.accept", "project.rotate"}
+
+
+def _after_delivery(event: OutboxEvent) -> None:
+    if event.type in TOKEN_EVENTS:
+        from projects.tokens import confirm_delivered
+
+        project = _project_for(event)
+        if project is not None:
+            confirm_delivered(project)
 
 
 def _failed(event: OutboxEvent, error: str, *, permanent: bool) -> None:

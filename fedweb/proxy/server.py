@@ -1,8 +1,10 @@
 """The proxy's gRPC server: one port, mutual TLS, every handler authorised first.
 
-Handlers are plain functions of (envelope, Authorized) so tests can call them without
-a socket; ``ProxyServicer`` wraps each one so that it authorises, closes stale database
-connections, audits refusals and maps errors to gRPC status codes.
+Every request takes one path, ``serve`` (``serve_push`` for the chunks of a message):
+``authz.verify`` runs the checks in their fixed order, then a handler — a plain
+function of the verified request — reads the body. Any refusal, wherever it happens,
+is audited once and becomes a gRPC status. Tests call ``serve`` without a socket;
+``ProxyServicer`` only adds the TLS peer and fresh database connections.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from engine.errors import DuplicateMessage
 from projects.models import JobSession, PartnerCertificate
 
 from . import authz, events, mailbox, pki
-from .authz import Authorized, Rejected
+from .authz import Rejected, Verified
 from .client import MAX_MESSAGE_BYTES
 from .proxy_pb2 import Ack
 from .proxy_pb2_grpc import ProxyServicer as _Base
@@ -42,33 +44,28 @@ def peer_fingerprint(context) -> str | None:
     return pki.fingerprint_der(cert.public_bytes(serialization.Encoding.DER))
 
 
-# --- Handlers: plain functions -------------------------------------------------------
+# --- Handlers: plain functions of a verified request ---------------------------------
 
-def handle_ping(env, auth: Authorized) -> Ack:
+def handle_ping(request: Verified) -> Ack:
     return Ack(ok=True, detail=json.dumps({"party_id": settings.SITE_PARTY_ID, "name": settings.SITE_NAME}))
 
 
-def handle_deliver(env, auth: Authorized) -> Ack:
-    if env.kind != "event":
-        raise Rejected("INVALID_ARGUMENT", "Deliver carries events only")
-    from .envelope import parse_json_body
-
+def handle_deliver(request: Verified) -> Ack:
     try:
-        body = parse_json_body(env)
-        outcome = events.receive(auth.partner, env.project_id, auth.project, body)
-    except (ValueError, events.EventRejected) as exc:
+        outcome = events.receive(request.partner, request.env.project_id, request.project, request.body)
+    except events.EventOutOfOrder as exc:
+        # A gap waits: the sender retries until the events before this one arrived.
+        raise Rejected("FAILED_PRECONDITION" if exc.retry else "INVALID_ARGUMENT", str(exc)) from None
+    except events.EventRejected as exc:
         raise Rejected("INVALID_ARGUMENT", str(exc)) from None
     return Ack(ok=True, detail=outcome)
 
 
-def handle_open_session(env, auth: Authorized) -> Ack:
+def handle_open_session(request: Verified) -> Ack:
     from projects.sessions import SessionRefused, open_session
-    from .envelope import parse_json_body
 
-    if auth.project is None or not auth.project.is_active:
-        raise Rejected("FAILED_PRECONDITION", "sessions are opened inside an active project")
     try:
-        answer = open_session(auth.partner, auth.project, parse_json_body(env))
+        answer = open_session(request.partner, request.project, request.body)
     except ValueError as exc:
         raise Rejected("INVALID_ARGUMENT", str(exc)) from None
     except SessionRefused as exc:
@@ -76,92 +73,108 @@ def handle_open_session(env, auth: Authorized) -> Ack:
     return Ack(ok=True, detail=json.dumps(answer))
 
 
-def _open_session_for(env, auth: Authorized) -> JobSession:
-    session = JobSession.objects.filter(session_id=env.session_id, project=auth.project, closed_at__isnull=True).first()
+def _open_session_for(request: Verified) -> JobSession:
+    session = JobSession.objects.filter(
+        session_id=request.env.session_id, project=request.project, closed_at__isnull=True
+    ).first()
     if session is None:
         raise Rejected("PERMISSION_DENIED", "no open session with this id in this project")
     return session
 
 
-def handle_abort(env, auth: Authorized) -> Ack:
-    _open_session_for(env, auth)
-    mailbox.record_abort(env.session_id, auth.partner.party_id, env.body.decode("utf-8", "replace"))
+def handle_abort(request: Verified) -> Ack:
+    _open_session_for(request)
+    mailbox.record_abort(request.env.session_id, request.partner.party_id, request.body)
     return Ack(ok=True)
 
 
-# --- The servicer ------------------------------------------------------------------
+HANDLERS = {"Ping": handle_ping, "Deliver": handle_deliver, "OpenSession": handle_open_session, "Abort": handle_abort}
+
+
+# --- The one path every request takes -------------------------------------------------
+
+INTERNAL = "the partner site failed to handle the request"
+
+
+def _refuse(rpc, env, fingerprint, peer, rejection: Rejected) -> Rejected:
+    try:
+        authz.audit_rejection(rpc, env, fingerprint, rejection, peer)
+    except Exception:
+        log.exception("could not audit a refused %s request", rpc)
+    return rejection
+
+
+def serve(rpc: str, env, fingerprint: str | None, peer: str | None = None) -> Ack:
+    """Verify, then handle, one unary request; every refusal is audited once and raised."""
+    try:
+        return HANDLERS[rpc](authz.verify(rpc, env, fingerprint))
+    except Rejected as rejection:
+        raise _refuse(rpc, env, fingerprint, peer, rejection) from None
+    except Exception:
+        log.exception("proxy handler for %s failed", rpc)
+        raise _refuse(rpc, env, fingerprint, peer, Rejected("INTERNAL", INTERNAL)) from None
+
+
+def serve_push(envs, fingerprint: str | None, peer: str | None = None) -> Ack:
+    """Verify every chunk of one message, then publish it to the mailbox at once."""
+    writer = None
+    env = None
+    try:
+        for env in envs:
+            request = authz.verify("Push", env, fingerprint)  # every chunk: MAC, freshness, nonce
+            ident = (env.project_id, env.session_id, env.key, env.chunk_count)
+            if writer is None:
+                _open_session_for(request)
+                if not 0 < env.chunk_count <= 1_000_000:
+                    raise Rejected("INVALID_ARGUMENT", "the chunk count is not valid")
+                first = ident
+                writer = mailbox.Writer(env.session_id, request.partner.party_id, settings.SITE_PARTY_ID, env.key, env.chunk_count)
+            elif ident != first:
+                raise Rejected("INVALID_ARGUMENT", "all chunks of a push belong to one message")
+            writer.write(env.chunk_index, request.body)
+        if writer is None:
+            raise Rejected("INVALID_ARGUMENT", "an empty push")
+        writer.close()
+        writer = None
+        return Ack(ok=True)
+    except Rejected as rejection:
+        raise _refuse("Push", env, fingerprint, peer, rejection) from None
+    except (ValueError, DuplicateMessage) as exc:
+        raise _refuse("Push", env, fingerprint, peer, Rejected("INVALID_ARGUMENT", str(exc))) from None
+    except Exception:
+        log.exception("proxy push failed")
+        raise _refuse("Push", env, fingerprint, peer, Rejected("INTERNAL", "the partner site failed to store the message")) from None
+    finally:
+        if writer is not None:
+            writer.discard()
+
 
 class ProxyServicer(_Base):
-    def _run(self, handler, env, context):
+    """gRPC glue: fresh database connections around each call, refusals as status codes."""
+
+    def _call(self, context, fn, *args):
         close_old_connections()
-        fingerprint = peer_fingerprint(context)
         try:
-            auth = authz.authorize(env, fingerprint)
-            return handler(env, auth)
+            return fn(*args, peer_fingerprint(context), context.peer())
         except Rejected as rejection:
-            authz.audit_rejection(env, fingerprint, rejection, context.peer())
             context.abort(getattr(grpc.StatusCode, rejection.status), rejection.reason)
-        except Exception:
-            log.exception("proxy handler %s failed", handler.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, "the partner site failed to handle the request")
         finally:
             close_old_connections()
 
     def Ping(self, request, context):
-        return self._run(handle_ping, request, context)
+        return self._call(context, serve, "Ping", request)
 
     def Deliver(self, request, context):
-        return self._run(handle_deliver, request, context)
+        return self._call(context, serve, "Deliver", request)
 
     def OpenSession(self, request, context):
-        return self._run(handle_open_session, request, context)
+        return self._call(context, serve, "OpenSession", request)
 
     def Abort(self, request, context):
-        return self._run(handle_abort, request, context)
+        return self._call(context, serve, "Abort", request)
 
     def Push(self, request_iterator, context):
-        close_old_connections()
-        fingerprint = peer_fingerprint(context)
-        writer = None
-        first = None
-        try:
-            for env in request_iterator:
-                first = first or env
-                auth = authz.authorize(env, fingerprint)  # every chunk: MAC, freshness, nonce
-                if env.kind != "chunk" or auth.project is None:
-                    raise Rejected("INVALID_ARGUMENT", "Push carries the chunks of one message of a project session")
-                if writer is None:
-                    _open_session_for(env, auth)
-                    if not 0 < env.chunk_count <= 1_000_000:
-                        raise Rejected("INVALID_ARGUMENT", "the chunk count is not valid")
-                    writer = mailbox.Writer(env.session_id, auth.partner.party_id, settings.SITE_PARTY_ID, env.key, env.chunk_count)
-                    ident = (env.session_id, env.key)
-                elif (env.session_id, env.key) != ident:
-                    raise Rejected("INVALID_ARGUMENT", "all chunks of a push belong to one message")
-                writer.write(env.chunk_index, env.body)
-            if writer is None:
-                raise Rejected("INVALID_ARGUMENT", "an empty push")
-            writer.close()
-            writer = None
-            return Ack(ok=True)
-        except Rejected as rejection:
-            authz.audit_rejection(first or _empty(), fingerprint, rejection, context.peer())
-            context.abort(getattr(grpc.StatusCode, rejection.status), rejection.reason)
-        except (ValueError, DuplicateMessage) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Exception:
-            log.exception("proxy push failed")
-            context.abort(grpc.StatusCode.INTERNAL, "the partner site failed to store the message")
-        finally:
-            if writer is not None:
-                writer.discard()
-            close_old_connections()
-
-
-def _empty():
-    from .proxy_pb2 import Envelope
-
-    return Envelope()
+        return self._call(context, serve_push, request_iterator)
 
 
 # --- TLS that follows the database: pins and certificate changes need no restart --------

@@ -1,6 +1,9 @@
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from ..models import Partner, Project, ProjectEvent, ProjectTable, RemoteTable
+from fedweb.accounts.models import Role
+
+from ..models import Partner, Project, ProjectEvent, ProjectMember, ProjectTable, RemoteTable
 
 
 class PartnerSerializer(serializers.ModelSerializer):
@@ -44,7 +47,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "purpose", "partner", "initiator", "label_holder", "we_hold_labels", "status",
-            "status_label", "status_changed_by", "decision_comment", "token_version", "created_at", "updated_at",
+            "status_label", "status_changed_by", "suspended_here", "suspended_by_partner", "decision_comment", "token_version",
+            "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -103,3 +107,24 @@ class ProjectEventSerializer(serializers.ModelSerializer):
         model = ProjectEvent
         fields = ["event_id", "type", "direction", "party", "actor_name", "summary", "created_at"]
         read_only_fields = fields
+
+
+class ProjectMemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="user.pk", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True)
+    full_name = serializers.CharField(source="user.get_full_name", read_only=True)
+    role = serializers.ChoiceField(source="user.role", choices=Role.choices, read_only=True)
+    is_active = serializers.BooleanField(source="user.is_active", read_only=True)
+    added_by = serializers.CharField(source="added_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = ProjectMember
+        fields = ["user_id", "user", "full_name", "role", "is_active", "added_by", "added_at"]
+        read_only_fields = fields
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user = serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.all(),
+        help_text="Username of the person who may see the project.",
+    )

@@ -1,7 +1,7 @@
 """Thin API views over the project and pairing services."""
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,17 +10,19 @@ from datasets.api.views import IsSiteAdmin
 from datasets.services import get_visible
 from fedweb.api.errors import ServiceError
 
-from .. import pairing, services
+from .. import membership, pairing, services
 from ..models import Partner, Project, ProjectTable
 from .serializers import (
     BundleExportSerializer,
     BundleImportSerializer,
     CommentSerializer,
     ConnectionReportSerializer,
+    MemberAddSerializer,
     PartnerSerializer,
     PolicySerializer,
     ProjectCreateSerializer,
     ProjectEventSerializer,
+    ProjectMemberSerializer,
     ProjectSerializer,
     ProjectTableSerializer,
     RemoteTableSerializer,
@@ -74,6 +76,12 @@ class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
 
     def get_queryset(self):
         return services.visible_projects(self.request.user)
+
+    def get_permissions(self):
+        # Changing who is in a project is for site admins: refuse before looking anything up.
+        if self.action == "remove_member" or (self.action == "members" and self.request.method != "GET"):
+            return [IsSiteAdmin()]
+        return super().get_permissions()
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
     def create(self, request):
@@ -165,3 +173,30 @@ class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         return Response(ProjectEventSerializer(self.get_object().events.all()[:500], many=True).data)
+
+    @extend_schema(methods=["get"], responses=ProjectMemberSerializer(many=True))
+    @extend_schema(methods=["post"], request=MemberAddSerializer,
+                   responses={201: ProjectMemberSerializer, 200: ProjectMemberSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def members(self, request, pk=None):
+        """Who on this site sees the project (site admins see every project). Adding is for admins;
+        adding someone already in the project answers 200 and changes nothing."""
+        project = self.get_object()
+        if request.method == "GET":
+            return Response(ProjectMemberSerializer(membership.members_of(project), many=True).data)
+        form = MemberAddSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        member, created = membership.add_member(by=request.user, project=project, user=form.validated_data["user"],
+                                                request=request._request)
+        return Response(ProjectMemberSerializer(member).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={204: None},
+                   parameters=[OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="The member's user id.")])
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
+    def remove_member(self, request, pk=None, user_id=None):
+        project = self.get_object()
+        member = membership.members_of(project).filter(user_id=user_id).first()
+        if member is None:
+            raise Http404
+        membership.remove_member(by=request.user, project=project, user=member.user, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from fedweb.proxy import pki
 from fedweb.proxy.models import OutboxEvent
 from projects import pairing, tokens
-from projects.models import Partner, Project, ProjectStatus, ProjectTable
+from projects.models import Partner, Project, ProjectMember, ProjectStatus, ProjectTable
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +46,11 @@ def active_project(invitation, admin):
     from projects import services
 
     return services.accept(user=admin, project=invitation)
+
+
+def _member(project, user):
+    """Non-admins see only projects they are members of (see test_project_membership.py)."""
+    ProjectMember.objects.create(project=project, user=user)
 
 
 def _messages(response) -> str:
@@ -165,6 +170,7 @@ def test_a_project_without_a_purpose_is_refused_and_the_form_kept(alice, client_
 
 
 def test_a_viewer_sees_projects_but_no_new_project_form(vera, client_as, invitation):
+    _member(invitation, vera)
     client = client_as(vera)
     page = client.get("/projects/").content.decode()
     assert "Churn together" in page and "New project" not in page
@@ -199,6 +205,7 @@ def test_the_admin_rejects_an_invitation_with_a_comment(admin, client_as, invita
 
 
 def test_an_analyst_cannot_answer_an_invitation(alice, client_as, invitation):
+    _member(invitation, alice)
     client = client_as(alice)
     page = client.get(f"/projects/{invitation.pk}/").content.decode()
     assert 'data-action="accept"' not in page and "Only a site admin can accept or reject" in page
@@ -276,6 +283,7 @@ def test_an_inconsistent_policy_is_refused_in_plain_words(admin, client_as, acti
 
 def test_an_analyst_cannot_authorise_a_table(alice, client_as, active_project, make_dataset):
     dataset = make_dataset(alice, "id,x\n1,2\n2,3\n", name="Mine")
+    _member(active_project, alice)
     client = client_as(alice)
     page = client.get(f"/projects/{active_project.pk}/").content.decode()
     assert 'data-testid="authorise"' not in page
@@ -286,6 +294,7 @@ def test_an_analyst_cannot_authorise_a_table(alice, client_as, active_project, m
 
 
 def test_the_partners_tables_show_columns_but_no_rows(alice, client_as, active_project):
+    _member(active_project, alice)
     active_project.remote_tables.create(
         table_id="7f0c6c4e-0000-0000-0000-000000000001", name="Telco usage", row_count=1234,
         columns=[{"name": "phone", "role": "id", "type": None}, {"name": "minutes", "role": "feature", "type": "numeric"}],

@@ -103,11 +103,42 @@ def test_a_duplicate_delivery_changes_nothing(partner):
     assert project.events.count() == 1
 
 
-def test_an_event_older_than_the_last_applied_is_a_duplicate(partner):
+def test_an_event_must_carry_the_next_sequence_number(partner):
     project = Project.objects.create(name="p", purpose="x", partner=partner, initiator="telco", label_holder="telco", status=ProjectStatus.ACTIVE)
-    assert events.receive(partner, str(project.pk), project, _event(project.pk, 5)) == "applied"
-    assert events.receive(partner, str(project.pk), project, _event(project.pk, 4)) == "duplicate"
+    with pytest.raises(events.EventOutOfOrder, match="number 1 is expected before number 2") as gap:
+        events.receive(partner, str(project.pk), project, _event(project.pk, 2))
+    assert gap.value.retry  # a gap waits: the sender tries again later
+    with pytest.raises(events.EventOutOfOrder) as jump:
+        events.receive(partner, str(project.pk), project, _event(project.pk, 10**12))
+    assert not jump.value.retry  # a jump can never be filled: refused
+    assert not RemoteTable.objects.exists()
+    assert events.receive(partner, str(project.pk), project, _event(project.pk, 1)) == "applied"
+    assert events.receive(partner, str(project.pk), project, _event(project.pk, 2)) == "applied"
+    assert RemoteTable.objects.count() == 2
+
+
+def test_an_old_sequence_number_under_a_new_event_id_is_refused_not_called_a_duplicate(partner):
+    project = Project.objects.create(name="p", purpose="x", partner=partner, initiator="telco", label_holder="telco", status=ProjectStatus.ACTIVE)
+    assert events.receive(partner, str(project.pk), project, _event(project.pk, 1)) == "applied"
+    with pytest.raises(events.EventRejected, match="already used by another event"):
+        events.receive(partner, str(project.pk), project, _event(project.pk, 1))
     assert RemoteTable.objects.count() == 1
+
+
+def test_an_authenticated_event_that_cannot_be_applied_is_refused_and_the_stream_moves_on(partner):
+    from fedweb.proxy.models import InboxEvent
+
+    project = Project.objects.create(name="p", purpose="x", partner=partner, initiator="telco", label_holder="telco",
+                                     status=ProjectStatus.SUSPENDED, suspended_here=True)
+    refused = _event(project.pk, 1, "project.resume", comment="")  # we suspended it, not the partner
+    with pytest.raises(events.EventRejected, match="only this site can lift"):
+        events.receive(partner, str(project.pk), project, refused)
+    with pytest.raises(events.EventRejected, match="only this site can lift"):
+        events.receive(partner, str(project.pk), project, refused)  # the retry gets the same answer
+    assert InboxEvent.objects.get(seq=1).error
+    project.refresh_from_db()
+    assert project.status == ProjectStatus.SUSPENDED
+    assert events.receive(partner, str(project.pk), project, _event(project.pk, 2, "project.revoke", comment="")) == "applied"
 
 
 def test_a_failing_applier_leaves_nothing_behind(partner, monkeypatch):
@@ -133,7 +164,7 @@ def test_secrets_in_events_are_not_stored_in_the_inbox(partner):
     import base64, os
 
     token = base64.b64encode(os.urandom(32)).decode()
-    events.receive(partner, str(project.pk), project, _event(project.pk, 2, "project.accept", token=token, version=1))
+    events.receive(partner, str(project.pk), project, _event(project.pk, 1, "project.accept", token=token, version=1))
     assert token not in json.dumps(list(InboxEvent.objects.values_list("payload", flat=True)))
     project.refresh_from_db()
     assert project.status == "active" and project.token_version == 1

@@ -51,20 +51,31 @@ def test_a_rejected_invitation_tells_the_inviter_why(sites):
     assert answer["decision_comment"] == "Not this quarter"
 
 
-def test_suspension_and_resumption_reach_the_partner(sites):
+def test_a_suspension_reaches_the_partner_and_only_its_maker_lifts_it(sites):
     bank, telco = sites
     pid = active_project(bank, telco, name="Suspend me")
     telco.post(f"/api/projects/{pid}/suspend/", {"comment": "audit week"})
     eventually(lambda: bank.get(f"/api/projects/{pid}/")["status"] == "suspended", what="suspension arrives")
+    refused = bank.post(f"/api/projects/{pid}/resume/", expect=409)
+    assert "only the partner can lift" in refused["error"]["message"]
+    # Both suspend: work resumes only when both have lifted their own.
+    bank.post(f"/api/projects/{pid}/suspend/")
+    eventually(lambda: telco.get(f"/api/projects/{pid}/")["suspended_by_partner"], what="second suspension arrives")
+    telco.post(f"/api/projects/{pid}/resume/")
+    eventually(lambda: not bank.get(f"/api/projects/{pid}/")["suspended_by_partner"], what="telco's lifting arrives")
+    assert bank.get(f"/api/projects/{pid}/")["status"] == "suspended"
+    assert telco.get(f"/api/projects/{pid}/")["status"] == "suspended"
     bank.post(f"/api/projects/{pid}/resume/")
     eventually(lambda: telco.get(f"/api/projects/{pid}/")["status"] == "active", what="resumption arrives")
+    assert bank.get(f"/api/projects/{pid}/")["status"] == "active"
 
 
 def test_a_rotated_token_keeps_events_flowing(sites):
     bank, telco = sites
     pid = active_project(bank, telco, name="Rotate me")
+    version = bank.get(f"/api/projects/{pid}/")["token_version"]
     bank.post(f"/api/projects/{pid}/rotate-token/")
-    eventually(lambda: telco.get(f"/api/projects/{pid}/")["token_version"] == 2, what="new token arrives")
+    eventually(lambda: telco.get(f"/api/projects/{pid}/")["token_version"] == version + 1, what="new token arrives")
     table = bank.upload("After rotation", BANK_CSV)
     bank.post(f"/api/projects/{pid}/tables/", {"dataset": table["id"]}, expect=201)
     eventually(lambda: telco.get(f"/api/projects/{pid}/partner-tables/"), what="event under the new token")

@@ -7,6 +7,7 @@ key and cooperation token to forge, replay or age requests.
 
 import json
 import time
+import uuid
 
 import grpc
 import pytest
@@ -34,10 +35,10 @@ def scene(sites):
                    "partner_may_receive": False},
     }, expect=201)
     unauthorised = bank.upload("Not in the project", BANK_CSV)
-    token = bank.shell(
+    token, version = bank.shell(
         "import base64; from projects.models import Project; from projects.tokens import unseal; "
-        f"print(base64.b64encode(unseal(Project.objects.get(pk='{pid}').token_encrypted)).decode())"
-    )
+        f"p = Project.objects.get(pk='{pid}'); print(base64.b64encode(unseal(p.token_encrypted)).decode(), p.token_version)"
+    ).split()
     bank_bundle = bank.post("/api/partners/bundle/", {"proxy_address": bank.proxy_address})
     telco_bundle = telco.post("/api/partners/bundle/", {"proxy_address": telco.proxy_address})
     fingerprint = telco.get("/api/partners/")["results"][0]["pinned_certificates"][0]["fingerprint"]
@@ -47,7 +48,7 @@ def scene(sites):
 
     return {
         "bank": bank, "telco": telco, "pid": pid, "table": table["id"], "unauthorised": unauthorised["id"],
-        "token": base64.b64decode(token), "bank_roots": "".join(bank_bundle["certificates"]).encode(),
+        "token": base64.b64decode(token), "version": int(version), "bank_roots": "".join(bank_bundle["certificates"]).encode(),
         "telco_key": _stolen_key(telco, telco_cert), "telco_cert": telco_cert.encode(), "bank_fp": fingerprint,
     }
 
@@ -69,8 +70,18 @@ def _session_request(scene, *, set_size=200, wants=False, table=None, token=None
             "set_size": set_size, "wants_intersection": wants}
     return envelopes.build(
         sender=sender, receiver="bank", kind="session", project_id=scene["pid"], body=envelopes.json_body(body),
-        token=scene["token"] if token is None else token, token_version=1, timestamp_ms=timestamp_ms,
+        token=scene["token"] if token is None else token, token_version=scene["version"], timestamp_ms=timestamp_ms,
     )
+
+
+def _envelope(scene, kind, body: bytes, *, mac=True, **fields):
+    return envelopes.build(sender="telco", receiver="bank", kind=kind, project_id=scene["pid"], body=body,
+                           token=scene["token"] if mac else None, token_version=scene["version"], **fields)
+
+
+def _event(scene, event_type, seq, **payload):
+    return envelopes.json_body({"event_id": str(uuid.uuid4()), "stream": scene["pid"], "seq": seq, "type": event_type,
+                                "payload": payload})
 
 
 def _refused(call, code):
@@ -85,10 +96,51 @@ def _rejections(bank, reason_part):
     return [e for e in events if reason_part in e["details"]["reason"]]
 
 
-def test_a_well_formed_request_from_the_partner_is_accepted(scene):
+def test_a_well_formed_request_from_the_partner_is_accepted_and_one_without_a_mac_is_not(scene):
     stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
-    answer = stub.OpenSession(_session_request(scene), timeout=10)
+    details = _refused(lambda: stub.OpenSession(_session_request(scene, token=b""), timeout=5), grpc.StatusCode.UNAUTHENTICATED)
+    assert "MAC" in details
+    session = f"s-{time.time_ns()}"
+    answer = stub.OpenSession(_session_request(scene, session=session), timeout=10)
     assert json.loads(answer.detail)["min_overlap"] == 10
+    scene["session"] = session
+
+
+def test_an_abort_without_a_mac_cannot_kill_a_running_session(scene):
+    stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
+    forged = _envelope(scene, "abort", b"die", mac=False, session_id=scene["session"])
+    _refused(lambda: stub.Abort(forged, timeout=5), grpc.StatusCode.UNAUTHENTICATED)
+    as_event = _envelope(scene, "event", b"die", session_id=scene["session"])
+    _refused(lambda: stub.Abort(as_event, timeout=5), grpc.StatusCode.INVALID_ARGUMENT)
+    assert not (scene["bank"].data / "mailbox" / scene["session"] / "_abort__telco").exists()
+
+
+def test_a_forged_invitation_cannot_poison_the_event_stream(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
+    forged = _envelope(scene, "event", _event(scene, "project.invite", 10**12, name="x", purpose="y", label_holder="bank"), mac=False)
+    _refused(lambda: stub.Deliver(forged, timeout=5), grpc.StatusCode.UNAUTHENTICATED)
+    # Even under the stolen token, a jump in sequence numbers is refused, not stored.
+    jump = _envelope(scene, "event", _event(scene, "project.invite", 10**12, name="x", purpose="y", label_holder="bank"))
+    assert "expected before" in _refused(lambda: stub.Deliver(jump, timeout=5), grpc.StatusCode.INVALID_ARGUMENT)
+    assert _rejections(bank, "expected before")
+    # The partner's genuine events still arrive: both sides agree.
+    telco.post(f"/api/projects/{scene['pid']}/suspend/", {"comment": "checking"})
+    eventually(lambda: bank.get(f"/api/projects/{scene['pid']}/")["status"] == "suspended", what="the genuine suspension arrives")
+    telco.post(f"/api/projects/{scene['pid']}/resume/")
+    eventually(lambda: bank.get(f"/api/projects/{scene['pid']}/")["status"] == "active", what="the genuine resumption arrives")
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"[1, 2]", "must be a JSON object"),
+    (b"[" * 200_000 + b"]" * 200_000, "nested deeper"),
+    (b"\xff not json", "not valid JSON"),
+])
+def test_a_malformed_body_is_refused_and_audited_even_without_a_mac(scene, body, words):
+    stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
+    details = _refused(lambda: stub.Deliver(_envelope(scene, "event", body, mac=False), timeout=10), grpc.StatusCode.INVALID_ARGUMENT)
+    assert words in details
+    assert _rejections(scene["bank"], words)
 
 
 def test_a_certificate_from_an_unknown_site_is_refused_in_the_handshake(scene):
@@ -153,8 +205,7 @@ def test_a_psi_request_over_the_policy_limits_is_refused_and_audited(scene, requ
     stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
     details = _refused(lambda: stub.OpenSession(_session_request(scene, **request_args), timeout=5), grpc.StatusCode.PERMISSION_DENIED)
     assert words in details
-    denied = scene["bank"].get("/api/audit/?action=psi_session_open&outcome=denied")["results"]
-    assert any(words in e["details"]["reason"] for e in denied)
+    assert _rejections(scene["bank"], words)
 
 
 def test_psi_runs_per_day_are_limited(scene):
@@ -164,13 +215,35 @@ def test_psi_runs_per_day_are_limited(scene):
     assert "runs per day" in details
 
 
+def test_the_partner_cannot_lift_our_suspension(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    bank.post(f"/api/projects/{scene['pid']}/suspend/")
+    eventually(lambda: telco.get(f"/api/projects/{scene['pid']}/")["status"] == "suspended", what="suspension arrives")
+    refused = telco.post(f"/api/projects/{scene['pid']}/resume/", expect=409)
+    assert "only the partner can lift" in refused["error"]["message"]
+    # Under the stolen token, a resumption at every plausible sequence number is refused.
+    stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
+    for seq in range(1, 12):
+        with pytest.raises(grpc.RpcError):
+            stub.Deliver(_envelope(scene, "event", _event(scene, "project.resume", seq, comment="")), timeout=5)
+    assert bank.get(f"/api/projects/{scene['pid']}/")["status"] == "suspended"
+
+
 def test_suspended_and_revoked_projects_refuse_requests(scene):
     bank, telco = scene["bank"], scene["telco"]
     stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
-    bank.post(f"/api/projects/{scene['pid']}/suspend/")
     details = _refused(lambda: stub.OpenSession(_session_request(scene), timeout=5), grpc.StatusCode.FAILED_PRECONDITION)
     assert "suspended" in details
     bank.post(f"/api/projects/{scene['pid']}/revoke/")
     details = _refused(lambda: stub.OpenSession(_session_request(scene), timeout=5), grpc.StatusCode.PERMISSION_DENIED)
     assert "revoked" in details
     eventually(lambda: telco.get(f"/api/projects/{scene['pid']}/")["status"] == "revoked")
+    forged = _envelope(scene, "event", _event(scene, "project.invite", 10**12, name="x", purpose="y", label_holder="bank"), mac=False)
+    assert "revoked" in _refused(lambda: stub.Deliver(forged, timeout=5), grpc.StatusCode.PERMISSION_DENIED)
+    assert _rejections(bank, "the project is revoked")
+
+
+def test_both_audit_chains_are_intact_after_the_attacks(scene):
+    for site in (scene["bank"], scene["telco"]):
+        result = site.manage("verify_audit", check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
