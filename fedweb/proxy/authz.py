@@ -215,6 +215,7 @@ def _check_project(rpc: str, env, partner: Partner) -> tuple[Project | None, boo
     project = Project.objects.filter(pk=project_id).select_related("partner").first()
     if project is None:
         if rpc == "Deliver" and never_seen(project_id):
+            _check_room_for_an_invitation(partner)
             return None, False  # an invitation: the inbox accepts nothing else here
         raise Rejected("NOT_FOUND", "no such project")
     if project.partner_id != partner.pk:
@@ -225,6 +226,13 @@ def _check_project(rpc: str, env, partner: Partner) -> tuple[Project | None, boo
     if env.kind not in allowed:
         raise Rejected("FAILED_PRECONDITION", NOT_NOW.get(project.status, f"the project is {project.status}"))
     return project, True
+
+
+def _check_room_for_an_invitation(partner: Partner) -> None:
+    """A partner cannot bury our admins in invitations (the sender retries later)."""
+    waiting = Project.objects.filter(partner=partner, status=ProjectStatus.INVITED).count()
+    if waiting >= settings.MAX_WAITING_INVITATIONS:
+        raise Rejected("RESOURCE_EXHAUSTED", f"{waiting} invitations from this partner already wait for an answer here")
 
 
 # --- 5. MAC, timestamp, nonce ------------------------------------------------------------

@@ -10,6 +10,7 @@ deleted when the job ends.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import time
@@ -54,6 +55,8 @@ class Writer:
         if self.final.exists():
             raise DuplicateMessage(f"message {key!r} from {src} was already delivered")
         self.partial = folder / (self.final.name + ".part")
+        # A partner cannot fill our disk: what waits in one session is capped.
+        self.room = settings.MAILBOX_SESSION_BYTES - _bytes_in(folder)
         self.handle = open(self.partial, "wb")
         self.expected = chunk_count
         self.received = 0
@@ -63,6 +66,9 @@ class Writer:
             raise ValueError(f"chunk {index} arrived, chunk {self.received} was expected")
         if index >= self.expected:
             raise ValueError("more chunks than announced")
+        self.room -= len(data)
+        if self.room < 0:
+            raise ValueError(f"the session's mailbox is full ({settings.MAILBOX_SESSION_BYTES // (1024 * 1024)} MB waiting)")
         self.handle.write(data)
         self.received += 1
 
@@ -76,6 +82,10 @@ class Writer:
     def discard(self) -> None:
         self.handle.close()
         self.partial.unlink(missing_ok=True)
+
+
+def _bytes_in(folder: Path) -> int:
+    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
 
 
 def record_abort(session_id: str, src: str, message: str) -> None:

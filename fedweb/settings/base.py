@@ -62,6 +62,12 @@ if SECRET_KEY is None:
         _key_file.chmod(0o600)
     SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
 
+# --- Between sites -----------------------------------------------------------------
+# What one partner may make this site hold: messages waiting in one job session's
+# mailbox, and invitations waiting for our admin's answer.
+MAILBOX_SESSION_BYTES = env_int("FEDWEB_MAILBOX_SESSION_MB", 4096, minimum=1) * 1024 * 1024
+MAX_WAITING_INVITATIONS = env_int("FEDWEB_MAX_WAITING_INVITATIONS", 20, minimum=1)
+
 # --- Uploads ---------------------------------------------------------------------
 DATASET_MAX_UPLOAD_BYTES = env_int("FEDWEB_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
 DATASET_MAX_ROWS = env_int("FEDWEB_MAX_ROWS", 50_000_000, minimum=1)

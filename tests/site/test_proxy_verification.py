@@ -244,3 +244,44 @@ def test_a_refused_event_is_kept_under_its_number_so_the_stream_moves_on(scene):
     assert InboxEvent.objects.get(stream=str(scene.projects["active"].pk)).error
     good = scene.event("table.authorised", table_id="00000000-0000-0000-0000-000000000001", name="t", columns=[])
     assert accepted(scene, "Deliver", scene.env("event", body=good)).detail == "applied"
+
+
+def _invitation(project_id):
+    import base64
+    import uuid
+
+    return envelopes.json_body({"event_id": str(uuid.uuid4()), "stream": project_id, "seq": 1, "type": "project.invite",
+                                "payload": {"name": "Spam", "purpose": "p", "label_holder": "site-1", "version": 1,
+                                            "token": base64.b64encode(b"k" * 32).decode()}})
+
+
+def test_a_partner_cannot_bury_our_admins_in_invitations(scene, settings):
+    import uuid
+
+    settings.MAX_WAITING_INVITATIONS = 3  # the scene already holds one invitation from telco
+    for _ in range(2):
+        pid = str(uuid.uuid4())
+        accepted(scene, "Deliver", scene.env("event", project=pid, body=_invitation(pid), mac="none"))
+    pid = str(uuid.uuid4())
+    refused(scene, "Deliver", scene.env("event", project=pid, body=_invitation(pid), mac="none"),
+            status="RESOURCE_EXHAUSTED", words="wait for an answer")
+
+
+def test_a_partner_cannot_fill_a_sessions_mailbox(scene, settings):
+    settings.MAILBOX_SESSION_BYTES = 100
+    first = scene.env("chunk", body=b"x" * 60, session_id="sess-active-1", key="m1", chunk_index=0, chunk_count=1)
+    server.serve_push(iter([first]), scene.fingerprint)
+    second = scene.env("chunk", body=b"x" * 60, session_id="sess-active-1", key="m2", chunk_index=0, chunk_count=1)
+    before = refusals()
+    with pytest.raises(Rejected, match="mailbox is full"):
+        server.serve_push(iter([second]), scene.fingerprint)
+    assert refusals() == before + 1
+    assert sorted(p.name for p in (scene.mailbox / "sess-active-1").iterdir()) == ["telco__site-1__bTE"]
+
+
+def test_all_chunks_of_a_push_must_belong_to_one_message(scene):
+    chunks = [scene.env("chunk", body=b"a", session_id="sess-active-1", key="m", chunk_index=0, chunk_count=2),
+              scene.env("chunk", body=b"b", session_id="sess-active-1", key="other", chunk_index=1, chunk_count=2)]
+    with pytest.raises(Rejected, match="one message"):
+        server.serve_push(iter(chunks), scene.fingerprint)
+    assert not list((scene.mailbox / "sess-active-1").iterdir())
