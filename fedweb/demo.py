@@ -59,7 +59,7 @@ class DemoSite:
         log = open(self.data / "site.log", "ab")
         commands = [
             ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "fedweb.asgi:application"],
-            ["-m", "celery", "-A", "fedweb", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+            ["-m", "celery", "-A", "fedweb", "worker", "--pool", "solo", "-Q", "default,jobs", "--loglevel", "WARNING"],
             ["manage.py", "runproxy", "--address", f"127.0.0.1:{self.proxy_port}"],
         ]
         for command in commands:

@@ -1,0 +1,203 @@
+"""Jobs, their tasks, the artifacts they produce and the models they train.
+
+A **job** is one DAG of components inside a project (``spec``, see ``jobs/spec.py``),
+with the same id at both sites. Each site has one **task** per node it plays a role in
+(``site="ours"``) and a mirror of the partner's (``site="partner"``), kept up to date
+by the partner's ``job.task`` events, so either site shows both halves. Outputs are
+**artifacts**, stored once by their content's SHA-256.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the partner to accept")
+    APPROVAL = "approval", _("Waiting for an admin's approval")
+    REFUSED = "refused", _("Refused")
+    RUNNING = "running", _("Running")
+    CANCELLING = "cancelling", _("Stopping")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+    @classmethod
+    def active(cls) -> set[str]:
+        return {cls.PENDING, cls.APPROVAL, cls.RUNNING, cls.CANCELLING}
+
+    @classmethod
+    def terminal(cls) -> set[str]:
+        return {cls.REFUSED, cls.SUCCEEDED, cls.FAILED, cls.CANCELLED}
+
+    @classmethod
+    def resumable(cls) -> set[str]:
+        return {cls.FAILED, cls.CANCELLED}
+
+
+class TaskStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting for its inputs")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REUSED = "reused", _("Reused from an earlier job")
+
+    @classmethod
+    def active(cls) -> set[str]:
+        return {cls.WAITING, cls.QUEUED, cls.RUNNING}
+
+    @classmethod
+    def terminal(cls) -> set[str]:
+        return {cls.SUCCEEDED, cls.FAILED, cls.CANCELLED, cls.REUSED}
+
+    @classmethod
+    def done(cls) -> set[str]:
+        """Finished with outputs that downstream nodes can use."""
+        return {cls.SUCCEEDED, cls.REUSED}
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the same at both sites
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="jobs")
+    name = models.CharField(_("name"), max_length=200)
+    template = models.CharField(max_length=64, blank=True)  # which template built the spec, if any
+    spec = models.JSONField()
+    initiator = models.CharField(max_length=63)  # party id of the site that created it
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_name = models.CharField(max_length=150, blank=True)  # the initiator's user, as the partner saw it
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
+    attempt = models.PositiveIntegerField(default=1)  # grows with each resume
+    error = models.TextField(blank=True)  # plain words, the same at both sites
+    failed_party = models.CharField(max_length=63, blank=True)
+    failed_node = models.CharField(max_length=32, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in JobStatus.active()
+
+    @property
+    def we_initiated(self) -> bool:
+        return self.initiator == settings.SITE_PARTY_ID
+
+    def finish(self, status: str, *, error: str = "", party: str = "", node: str = "") -> None:
+        self.status = status
+        if error and not self.error:
+            self.error, self.failed_party, self.failed_node = error[:4000], party, node
+        self.finished_at = timezone.now()
+
+
+class Task(models.Model):
+    """One site's half of one node, in its latest attempt."""
+
+    OURS, PARTNER = "ours", "partner"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="tasks")
+    node = models.CharField(max_length=32)
+    site = models.CharField(max_length=8, choices=[(OURS, _("this site")), (PARTNER, _("the partner"))])
+    party = models.CharField(max_length=63)
+    role = models.CharField(max_length=16)
+    component = models.CharField(max_length=64)
+    version = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.WAITING, db_index=True)
+    attempt = models.PositiveIntegerField(default=1)
+    progress = models.FloatField(default=0.0)  # 0..1
+    stage = models.CharField(max_length=200, blank=True)  # "epoch 3 of 10"
+    metrics = models.JSONField(default=dict, blank=True)  # running figures (loss per epoch...), then the final ones
+    error = models.TextField(blank=True)
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    outputs = models.JSONField(default=dict, blank=True)  # {port: artifact id}
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reused_job = models.CharField(max_length=36, blank=True)  # for the partner's mirror: the job it reused
+    celery_id = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "node", "site"], name="one_task_per_node_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.node} ({self.role}, {self.site})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in TaskStatus.done()
+
+    @property
+    def session_id(self) -> str:
+        """The data-plane session both halves of this node's attempt talk in."""
+        return session_id(self.job_id, self.node, self.attempt)
+
+    def start(self) -> None:
+        self.status, self.started_at, self.heartbeat_at = TaskStatus.RUNNING, timezone.now(), timezone.now()
+        self.finished_at, self.error, self.progress, self.stage = None, "", 0.0, ""
+
+    def finish(self, status: str, *, error: str = "") -> None:
+        self.status, self.error, self.finished_at = status, error[:4000], timezone.now()
+        if status in TaskStatus.done():
+            self.progress = 1.0
+
+
+def session_id(job_id, node: str, attempt: int) -> str:
+    return f"j{uuid.UUID(str(job_id)).hex[:20]}-{node}-{attempt}"
+
+
+class Artifact(models.Model):
+    """A table, model or metrics file in the artifact store, named by its SHA-256."""
+
+    id = models.CharField(max_length=64, primary_key=True)  # sha256 of the stored bytes
+    kind = models.CharField(max_length=16)  # table | model | metrics
+    size_bytes = models.PositiveBigIntegerField()
+    rows = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id[:12]}"
+
+
+class Model(models.Model):
+    """A model a job trained: the same id at both sites, each holding its own half."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="models")
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="models")
+    node = models.CharField(max_length=32)
+    component = models.CharField(max_length=64)
+    version = models.CharField(max_length=16)
+    role = models.CharField(max_length=16)
+    params = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.component} from {self.job}"
+
+
+def model_id(job_id, node: str) -> uuid.UUID:
+    """Both sites derive the same model id from the job and node."""
+    return uuid.uuid5(uuid.UUID(str(job_id)), f"model/{node}")

@@ -81,6 +81,8 @@ class Project(models.Model):
     # apart: the project is suspended while either flag is set.
     suspended_here = models.BooleanField(default=False)
     suspended_by_partner = models.BooleanField(default=False)
+    # Our admin approves each job the partner starts before it runs on our hardware.
+    approve_partner_jobs = models.BooleanField(default=False)
     decision_comment = models.TextField(blank=True)
     # The cooperation token, encrypted at rest with a key derived from the site's secret.
     token_encrypted = models.BinaryField(null=True, blank=True, editable=False)

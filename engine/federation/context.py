@@ -31,7 +31,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from engine import wire
@@ -44,9 +44,11 @@ from engine.errors import (
 )
 from engine.federation.transport import Transport
 
-__all__ = ["Context", "Peer", "DEFAULT_TIMEOUT"]
+__all__ = ["Context", "Peer", "DEFAULT_TIMEOUT", "Reporter"]
 
 T = TypeVar("T")
+Reporter = Callable[..., None]
+"""Called as ``reporter(fraction=..., stage=..., metrics=...)`` by :meth:`Context.report`."""
 
 
 def _default_timeout() -> float:
@@ -120,6 +122,7 @@ class Context:
         transport: Transport,
         namespace: str = "",
         default_timeout: float | None = None,
+        reporter: Reporter | None = None,
         _sent: _SentLog | None = None,
     ):
         if party_id not in parties:
@@ -139,6 +142,7 @@ class Context:
         self.transport = transport
         self.namespace = namespace
         self.default_timeout = timeout
+        self.reporter = reporter
         self._sent = _sent if _sent is not None else _SentLog()
 
     # ------------------------------------------------------------------ peers
@@ -201,6 +205,7 @@ class Context:
             transport=self.transport,
             namespace=namespace,
             default_timeout=self.default_timeout,
+            reporter=self.reporter,
             _sent=self._sent,
         )
 
@@ -208,6 +213,22 @@ class Context:
         """The full message key for ``name`` in this context."""
         _check_name(name, "message name")
         return f"{self.namespace}/{name}" if self.namespace else name
+
+    # --------------------------------------------------------------- progress
+
+    def report(self, *, fraction: float | None = None, stage: str | None = None,
+               metrics: Mapping[str, Any] | None = None) -> None:
+        """Tell whoever runs this party how far it got: a fraction of the work (0..1),
+        the stage in words ("epoch 3 of 10") and running figures (``{"loss": 0.41}``,
+        added to a per-name series by the site). A no-op when nobody listens; a failing
+        listener never stops the algorithm."""
+        if self.reporter is None:
+            return
+        try:
+            self.reporter(fraction=None if fraction is None else min(max(float(fraction), 0.0), 1.0),
+                          stage=stage, metrics=dict(metrics or {}))
+        except Exception:  # noqa: BLE001 - progress is a hint, never a reason to fail
+            pass
 
     # ---------------------------------------------------------------- failure
 

@@ -28,6 +28,7 @@ def run_local(
     transport: Transport | None = None,
     timeout: float | None = None,
     session_id: str | None = None,
+    reporters: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run all roles of ``component`` locally and return ``{role: outputs}``.
 
@@ -42,6 +43,7 @@ def run_local(
         transport: defaults to a fresh :class:`InMemoryTransport`.
         timeout: default ``recv`` deadline in seconds for every role.
         session_id: defaults to a random UUID.
+        reporters: ``{role: callable}`` receiving that role's ``ctx.report`` calls.
 
     Parameters are validated for every role before any thread starts, so a
     bad parameter raises :class:`~engine.errors.InvalidParameters` directly.
@@ -88,6 +90,7 @@ def run_local(
             transport=transport,
             namespace=comp.name,
             default_timeout=timeout,
+            reporter=(reporters or {}).get(role),
         )
         try:
             result = comp.run(ctx, role, params_by_role[role], inputs_by_role.get(role, {}))

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from datasets.api.views import DatasetViewSet, GrantViewSet
 from fedweb.audit.api import AuditEventViewSet
+from jobs.api.views import JobViewSet, ModelViewSet
 from projects.api.views import PartnerViewSet, ProjectViewSet
 
 from . import views
@@ -15,6 +16,8 @@ router.register("grants", GrantViewSet, basename="grant")
 router.register("partners", PartnerViewSet, basename="partner")
 router.register("projects", ProjectViewSet, basename="project")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("jobs", JobViewSet, basename="job")
+router.register("models", ModelViewSet, basename="model")
 
 urlpatterns = [
     path("me/", views.me, name="api-me"),

@@ -68,6 +68,17 @@ if SECRET_KEY is None:
 MAILBOX_SESSION_BYTES = env_int("FEDWEB_MAILBOX_SESSION_MB", 4096, minimum=1) * 1024 * 1024
 MAX_WAITING_INVITATIONS = env_int("FEDWEB_MAX_WAITING_INVITATIONS", 20, minimum=1)
 
+# --- Jobs ----------------------------------------------------------------------------
+JOBS_QUEUE = "jobs"
+# How many of this site's tasks may be queued or running at once (the rest wait).
+JOBS_MAX_TASKS = env_int("FEDWEB_JOBS_MAX_TASKS", 4, minimum=1)
+# How long a task waits for one message from the partner before it fails.
+JOBS_RECV_TIMEOUT = env_int("FEDWEB_JOBS_RECV_TIMEOUT", 600, minimum=1)
+# A running task without a heartbeat this long lost its worker.
+JOBS_HEARTBEAT_TIMEOUT = env_int("FEDWEB_JOBS_HEARTBEAT_TIMEOUT", 120, minimum=15)
+# A job the partner has not accepted after this long fails ("did not answer since ...").
+JOBS_ACCEPT_TIMEOUT = env_int("FEDWEB_JOBS_ACCEPT_TIMEOUT", 3600, minimum=10)
+
 # --- Uploads ---------------------------------------------------------------------
 DATASET_MAX_UPLOAD_BYTES = env_int("FEDWEB_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
 DATASET_MAX_ROWS = env_int("FEDWEB_MAX_ROWS", 50_000_000, minimum=1)

@@ -53,8 +53,23 @@ def _postgres_database(name: str) -> str | None:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def _redis_for(site_index: int) -> str | None:
+    """A Redis database of its own for one site's worker broker, when the suite runs with Redis."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = 8 + 2 * (int(worker[2:]) if worker[2:].isdigit() else 0) + site_index
+    parts = urlsplit(url)
+    site_url = urlunsplit(parts._replace(path=f"/{number}"))
+    import redis
+
+    redis.Redis.from_url(site_url).flushdb()
+    return site_url
+
+
 class Site:
-    def __init__(self, base: Path, party_id: str, name: str):
+    def __init__(self, base: Path, party_id: str, name: str, *, workers: bool = False, index: int = 0):
         self.party_id, self.name = party_id, name
         self.data = base / party_id
         self.data.mkdir(parents=True, exist_ok=True)
@@ -77,7 +92,14 @@ class Site:
         else:
             self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)  # each site keeps its cache in its own database
-        self.web = self.proxy = None
+        self.workers = workers
+        if workers:
+            # Jobs run in a real Celery worker: over Redis when the suite has it, else the file-system broker.
+            self.env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+            redis_url = _redis_for(index)
+            if redis_url:
+                self.env["REDIS_URL"] = redis_url
+        self.web = self.proxy = self.worker = None
         self.token = None
 
     # --- processes -------------------------------------------------------------
@@ -118,7 +140,31 @@ class Site:
                 self.proxy.kill()
         self.proxy = None
 
+    def start_worker(self):
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "fedweb", "worker", "--pool", "solo", "-Q", "default,jobs",
+             "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=self.env, stdout=open(self.data / "worker.log", "ab"), stderr=subprocess.STDOUT,
+        )
+
+    def kill_worker(self):
+        """SIGKILL, as a crashed machine would."""
+        if self.worker and self.worker.poll() is None:
+            self.worker.kill()
+            self.worker.wait(timeout=15)
+        self.worker = None
+
+    def stop_worker(self):
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+        self.worker = None
+
     def stop(self):
+        self.stop_worker()
         self.stop_proxy()
         if self.web and self.web.poll() is None:
             self.web.terminate()
@@ -190,7 +236,11 @@ class Site:
         return self.api("POST", path, body, **kw)
 
     def upload(self, name: str, csv_text: str) -> dict:
-        return self.post("/api/datasets/", {"name": name}, files={"file": (f"{name}.csv", csv_text.encode())}, expect=201)
+        dataset = self.post("/api/datasets/", {"name": name}, files={"file": (f"{name}.csv", csv_text.encode())}, expect=201)
+        if self.workers:  # checked by the worker: wait until it is ready
+            dataset = eventually(lambda: (d := self.get(f"/api/datasets/{dataset['id']}/"))["status"] in ("ready", "failed") and d,
+                                 seconds=60, what=f"{name} is checked")
+        return dataset
 
     def shell(self, code: str) -> str:
         """Run Python in the site's environment (as an insider would); returns its last output line."""
@@ -219,13 +269,15 @@ def pair(a: Site, b: Site) -> None:
     a.post("/api/partners/import/", {"bundle": bundle_b}, expect=201)
 
 
-def start_pair(base: Path, *, proxies=True):
-    bank = Site(base, "bank", "Demo Bank").setup()
-    telco = Site(base, "telco", "Demo Telco").setup()
+def start_pair(base: Path, *, proxies=True, workers=False):
+    bank = Site(base, "bank", "Demo Bank", workers=workers, index=0).setup()
+    telco = Site(base, "telco", "Demo Telco", workers=workers, index=1).setup()
     for site in (bank, telco):
         site.start_web()
         if proxies:
             site.start_proxy()
+        if workers:
+            site.start_worker()
     pair(bank, telco)
     return bank, telco
 

@@ -190,6 +190,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
 
     # The labels, encrypted chunk by chunk so the first ones travel while the rest are encrypted.
     for i, chunk_ctx in ctx.range("labels", n_chunks):
+        ctx.report(fraction=0.5 * i / n_chunks, stage=f"encrypting labels: {round(100 * i / n_chunks)}%")
         encrypted = first if i == 0 else public.encrypt_int(y[i * CHUNK:(i + 1) * CHUNK])
         chunk_ctx.peer.send("chunk", BigIntArray(encrypted.ciphertexts))
     del first

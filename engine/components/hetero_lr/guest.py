@@ -122,6 +122,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         ectx.peer.send("order", order)
         guest_loss = 0.0
         for k, bctx in ectx.range("batch", len(chunks)):
+            ctx.report(fraction=(epoch + k / len(chunks)) / settings.max_epochs,
+                       stage=f"epoch {epoch + 1} of {settings.max_epochs}")
             rows = chunks[k]
             b = len(rows)
             u_g = Xq[rows] @ w[:m] + w[m]
@@ -155,6 +157,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         if val is not None:
             record.update(_validate(ectx, params, encryptor, private, Xv, val, w, m))
         improved, done = trainer.end_epoch(record)
+        ctx.report(fraction=(epoch + 1) / settings.max_epochs, stage=f"epoch {epoch + 1} of {settings.max_epochs}",
+                   metrics={k: v for k, v in record.items() if isinstance(v, (int, float))})
         if improved:
             best = w.copy()
         ectx.peer.send("control", {"stop": done, "best": improved})

@@ -118,6 +118,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         squares = []
         gradient_norm = 0.0
         for k, bctx in ectx.range("batch", len(chunks)):
+            ctx.report(fraction=(epoch + k / len(chunks)) / settings.max_epochs,
+                       stage=f"epoch {epoch + 1} of {settings.max_epochs}")
             rows = chunks[k]
             b = len(rows)
             u_h = Xq[rows] @ w

@@ -351,14 +351,18 @@ def _chunk_count(count: int) -> int:
 
 def _send_elements(s: _Session, name: str, elements: np.ndarray) -> None:
     """Send an (n, 32) array of group elements as ``<name>.<i>/chunk`` messages."""
-    for i, cctx in s.ctx.range(name, _chunk_count(len(elements))):
+    chunks = _chunk_count(len(elements))
+    for i, cctx in s.ctx.range(name, chunks):
+        s.ctx.report(stage=f"intersecting: sending {name} {round(100 * i / max(chunks, 1))}%")
         cctx.peer.send("chunk", elements[i * CHUNK : (i + 1) * CHUNK])
 
 
 def _recv_elements(s: _Session, name: str, count: int) -> np.ndarray:
     """Receive the ``count`` group elements the peer sent with :func:`_send_elements`."""
     out = np.empty((count, ecc.ELEMENT_BYTES), dtype=np.uint8)
-    for i, cctx in s.ctx.range(name, _chunk_count(count)):
+    chunks = _chunk_count(count)
+    for i, cctx in s.ctx.range(name, chunks):
+        s.ctx.report(stage=f"intersecting: receiving {name} {round(100 * i / max(chunks, 1))}%")
         start = i * CHUNK
         chunk = cctx.peer.recv("chunk")
         expected = (min(CHUNK, count - start), ecc.ELEMENT_BYTES)

@@ -268,6 +268,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     timing = {"encrypt_s": 0.0}
     best_margin = None  # training margins at the best tree count, with early stopping
     for t, tctx in ctx.range("tree", bp.n_trees):
+        ctx.report(fraction=t / bp.n_trees, stage=f"tree {t + 1} of {bp.n_trees}")
         g, h = T.gradients(y, margin)
         gq, hq = T.quantize(g, h, bp.precision_bits)
         rows = T.sample_rows(n, bp.subsample, bp.seed, t)
@@ -307,6 +308,8 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
             if bp.early_stopping_rounds and stopper.best_trees == t + 1:
                 best_margin = margin.copy()
         history.append(record)
+        ctx.report(fraction=(t + 1) / bp.n_trees, stage=f"tree {t + 1} of {bp.n_trees}",
+                   metrics={k: v for k, v in record.items() if k != "tree" and isinstance(v, (int, float))})
         tctx.peer.send("next", {"stop": stop})
         if stop:
             break

@@ -255,6 +255,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     trees_grown = 0
     used_ids: set[int] = set()  # candidate ids become split ids: never reuse one in a training
     for t, tctx in ctx.range("tree", params.n_trees):
+        ctx.report(fraction=t / params.n_trees, stage=f"tree {t + 1} of {params.n_trees}")
         message = tctx.peer.recv("gradients")
         P.expect(isinstance(message, dict) and isinstance(message.get("ciphertexts"), BigIntArray),
                  "gradients: malformed")

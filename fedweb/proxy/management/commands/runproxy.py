@@ -1,5 +1,6 @@
 """``manage.py runproxy``: the site's gRPC proxy (mTLS) and its outbox sender."""
 
+import logging
 import signal
 import threading
 
@@ -7,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from fedweb.proxy import authz, pki, sender
 from fedweb.proxy.server import build_server
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -45,8 +48,19 @@ class Command(BaseCommand):
 
     @staticmethod
     def _housekeeping(stop):
-        while not stop.wait(60):
+        from django.db import close_old_connections
+
+        from jobs import scheduler
+
+        ticks = 0
+        while not stop.wait(10):
+            ticks += 1
             try:
-                authz.forget_old_nonces()
+                close_old_connections()
+                # Jobs: fail tasks whose worker vanished, start what a freed slot allows.
+                scheduler.watchdog()
+                scheduler.advance_all()
+                if ticks % 6 == 0:
+                    authz.forget_old_nonces()
             except Exception:  # housekeeping must never stop the proxy
-                pass
+                log.exception("proxy housekeeping failed; trying again")

@@ -1,0 +1,373 @@
+"""What changes a job: create, accept or refuse, approve, cancel, resume, and the status
+both sites converge on. Each change is one transaction that also queues the event the
+partner must learn (``fedweb.proxy.events.emit``) and an audit row; Celery work starts
+only after the commit (``jobs.scheduler``). The partner's side of each event is in
+``jobs/appliers.py``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fedweb.api.errors import ServiceError
+from fedweb.audit.services import record
+from fedweb.proxy.events import emit
+from projects.models import JobSession, ProjectStatus, ProjectTable, RemoteTable
+from projects.services import visible_projects
+from projects.sessions import SessionRefused, check_psi_policy
+
+from . import spec as specs
+from .models import Job, JobStatus, Task, TaskStatus
+
+CANCEL_PARTY = "cancel"  # the mailbox abort marker a local cancel leaves: wakes our own waits
+
+
+def visible_jobs(user):
+    return Job.objects.filter(project__in=visible_projects(user)).select_related("project", "project__partner")
+
+
+def get_visible(user, job_id) -> Job:
+    job = visible_jobs(user).filter(pk=job_id).first()
+    if job is None:
+        from django.http import Http404
+
+        raise Http404
+    return job
+
+
+def _require_writer(user, project) -> None:
+    if not user.can_write:
+        raise PermissionDenied(_("Viewers cannot run or change jobs."))
+    if not visible_projects(user).filter(pk=project.pk).exists():
+        raise PermissionDenied(_("You are not a member of this project."))
+
+
+def _spec_error(exc: specs.SpecError) -> ServiceError:
+    details = {}
+    for err in exc.errors:
+        key = ".".join(part for part in (err["node"], err["field"]) if part) or "spec"
+        details.setdefault(key, []).append(err["message"])
+    return ServiceError(_("The job cannot run: %(reason)s") % {"reason": exc}, code="invalid_spec", details=details)
+
+
+def _make_tasks(job: Job, plan: specs.Plan) -> None:
+    """Our task for each node we play a role in, and a mirror of the partner's."""
+    roles = specs.roles_of(job.project)
+    mine = specs.our_role(job.project)
+    for node_id in plan.order:
+        node = plan.node(node_id)
+        for role in node.roles:
+            Task.objects.create(
+                job=job, node=node_id, site=Task.OURS if role == mine else Task.PARTNER, party=roles[role], role=role,
+                component=node.component.name, version=node.component.version, attempt=job.attempt,
+            )
+
+
+def _open_sessions(job: Job, plan: specs.Plan, *, nodes=None, psi_checked: bool = False) -> None:
+    """Data-plane sessions for the two-party nodes of this attempt (the proxy refuses any other)."""
+    mine = specs.our_role(job.project)
+    for task in job.tasks.filter(site=Task.OURS, status=TaskStatus.WAITING):
+        node = plan.node(task.node)
+        if len(node.roles) < 2 or (nodes is not None and task.node not in nodes):
+            continue
+        table = None
+        if node.component.name == "psi" and psi_checked:
+            source = node.inputs["data"]
+            table = ProjectTable.objects.live().filter(project=job.project, dataset_id=source.by_role[mine]).first()
+        JobSession.objects.get_or_create(
+            session_id=task.session_id,
+            defaults={"project": job.project, "purpose": "psi" if table is not None else "job", "table": table,
+                      "opened_by": job.initiator, "details": {"job": str(job.pk), "node": task.node, "attempt": task.attempt}},
+        )
+
+
+def _check_psi_policies(job: Job, plan: specs.Plan) -> None:
+    """Our PSI policy for each of our tables a PSI node reads (raises SessionRefused)."""
+    mine = specs.our_role(job.project)
+    theirs = "host" if mine == "guest" else "guest"
+    for node in plan.nodes.values():
+        if node.component.name != "psi":
+            continue
+        source = node.inputs["data"]
+        table = ProjectTable.objects.live().select_related("dataset").filter(
+            project=job.project, dataset_id=source.by_role[mine]).first()
+        remote = RemoteTable.objects.filter(project=job.project, table_id=source.by_role[theirs]).first()
+        reveal = node.params[mine].get("reveal", "both")
+        wants = reveal == "both" if mine == "guest" else reveal in ("both", "guest")  # does the partner learn rows?
+        try:
+            check_psi_policy(table, partner_set_size=(remote.row_count or 0) if remote else 0, wants_intersection=wants)
+        except SessionRefused as exc:
+            raise SessionRefused(f"node {node.id!r}: {exc.reason}", exc.status) from None
+
+
+def _announce_job(job: Job, event_type: str, payload: dict, *, user=None, request=None, action: str | None = None,
+                  details: dict | None = None):
+    emit(job.project.partner, event_type, {"job_id": str(job.pk), **payload}, project=job.project)
+    record(action or event_type.replace(".", "_"), actor=user, actor_name="" if user else job.project.partner.party_id,
+           request=request, obj=job.project, details={"job": str(job.pk), "name": job.name, **(details or {})})
+
+
+# --- Creating a job ---------------------------------------------------------------------
+
+def create_job(*, user, project, spec: dict, name: str = "", template: str = "", rerun_of: Job | None = None,
+               request=None) -> Job:
+    """Validate ``spec`` as this site sees it, then send it to the partner."""
+    _require_writer(user, project)
+    if not project.is_active:
+        raise ServiceError(_("Jobs run in an active project only."), code="wrong_state", status_code=409)
+    try:
+        plan = specs.validate(spec, project)
+    except specs.SpecError as exc:
+        raise _spec_error(exc) from None
+    try:
+        _check_psi_policies_for_us(project, plan, spec)
+    except SessionRefused as exc:
+        raise ServiceError(_("This site's PSI rules refuse the job: %(reason)s") % {"reason": exc.reason},
+                           code="psi_policy", status_code=409) from None
+    with transaction.atomic():
+        job = Job.objects.create(
+            project=project, name=(name or template or _("Job"))[:200], template=template[:64], spec=spec,
+            initiator=settings.SITE_PARTY_ID, created_by=user, created_by_name=user.get_username(), rerun_of=rerun_of,
+        )
+        _make_tasks(job, plan)
+        # Open now: the partner starts as soon as it accepts, possibly before its answer reaches us.
+        _open_sessions(job, plan, psi_checked=True)
+        _announce_job(job, "job.submit", {"name": job.name, "spec": spec, "template": job.template,
+                                          "created_by": user.get_username(),
+                                          "rerun_of": str(rerun_of.pk) if rerun_of else None},
+                      user=user, request=request, action="job_create")
+    return job
+
+
+def _check_psi_policies_for_us(project, plan, spec) -> None:
+    job = Job(project=project, spec=spec)  # unsaved: only for the policy check
+    _check_psi_policies(job, plan)
+
+
+# --- The partner's job arrives -------------------------------------------------------------
+
+def receive_job(*, partner, project, payload: dict) -> Job:
+    """Our side of a partner's ``job.submit``: validate against OUR authorisations, then
+    accept, hold for our admin's approval, or refuse — never on the initiator's word."""
+    spec = payload.get("spec")
+    job = Job(
+        id=payload["job_id"], project=project, name=str(payload.get("name") or "")[:200] or _("Job"),
+        template=str(payload.get("template") or "")[:64], spec=spec if isinstance(spec, dict) else {},
+        initiator=partner.party_id, created_by_name=str(payload.get("created_by") or "")[:150],
+    )
+    rerun = payload.get("rerun_of")
+    if rerun:
+        job.rerun_of = Job.objects.filter(pk=rerun, project=project).first()
+    try:
+        plan = specs.validate(spec, project)
+        _check_psi_policies(job, plan)
+    except (specs.SpecError, SessionRefused) as exc:
+        reason = str(exc) if isinstance(exc, specs.SpecError) else exc.reason
+        job.status, job.error, job.finished_at = JobStatus.REFUSED, reason, timezone.now()
+        job.save(force_insert=True)
+        _announce_job(job, "job.refuse", {"reason": reason}, action="job_refuse", details={"reason": reason})
+        return job
+    job.save(force_insert=True)
+    _make_tasks(job, plan)
+    if project.approve_partner_jobs:
+        job.status = JobStatus.APPROVAL
+        job.save(update_fields=["status", "updated_at"])
+        record("job_received", actor_name=partner.party_id, obj=project,
+               details={"job": str(job.pk), "name": job.name, "needs_approval": True})
+        return job
+    return _accept(job, plan)
+
+
+def _accept(job: Job, plan: specs.Plan, *, user=None, request=None) -> Job:
+    _open_sessions(job, plan, psi_checked=True)
+    job.status, job.accepted_at = JobStatus.RUNNING, timezone.now()
+    job.save(update_fields=["status", "accepted_at", "approved_by", "updated_at"])
+    _announce_job(job, "job.accept", {}, user=user, request=request, action="job_accept")
+    from .scheduler import advance_on_commit
+
+    advance_on_commit(job)
+    return job
+
+
+def approve(*, user, job: Job, request=None) -> Job:
+    """Our admin lets a partner's job run on our hardware."""
+    if not user.is_site_admin:
+        raise PermissionDenied(_("Only site admins approve the partner's jobs."))
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.APPROVAL:
+            raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
+        try:
+            plan = specs.validate(job.spec, job.project)  # our authorisations may have changed since
+            _check_psi_policies(job, plan)
+        except (specs.SpecError, SessionRefused) as exc:
+            raise ServiceError(_("The job can no longer run here: %(reason)s") % {"reason": exc}, code="invalid_spec",
+                               status_code=409) from None
+        job.approved_by = user
+        return _accept(job, plan, user=user, request=request)
+
+
+def refuse(*, user, job: Job, reason: str = "", request=None) -> Job:
+    if not user.is_site_admin:
+        raise PermissionDenied(_("Only site admins refuse the partner's jobs."))
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.APPROVAL:
+            raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
+        reason = reason.strip() or _("The partner's admin refused the job.")
+        job.finish(JobStatus.REFUSED, error=reason, party=settings.SITE_PARTY_ID)
+        job.save()
+        job.tasks.filter(status__in=TaskStatus.active()).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
+        _announce_job(job, "job.refuse", {"reason": reason}, user=user, request=request, action="job_refuse",
+                      details={"reason": reason})
+    return job
+
+
+# --- Cancel and resume -----------------------------------------------------------------------
+
+def cancel(*, user, job: Job, request=None) -> Job:
+    _require_writer(user, job.project)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status not in JobStatus.active():
+            raise ServiceError(_("Only a job that is still running can be cancelled."), code="wrong_state", status_code=409)
+        reason = _("Cancelled by %(user)s at %(site)s.") % {"user": user.get_username(), "site": settings.SITE_NAME}
+        stop_job(job, reason=reason, party=settings.SITE_PARTY_ID)
+        _announce_job(job, "job.cancel", {"reason": reason}, user=user, request=request, action="job_cancel")
+    return job
+
+
+def stop_job(job: Job, *, reason: str, party: str) -> None:
+    """Stop our half: waiting tasks end now, running ones are woken by an abort in their session."""
+    from fedweb.proxy import mailbox
+
+    now = timezone.now()
+    job.status = JobStatus.CANCELLING if job.status in (JobStatus.RUNNING, JobStatus.CANCELLING) else JobStatus.CANCELLED
+    if not job.error:
+        job.error, job.failed_party = reason[:4000], party
+    if job.status == JobStatus.CANCELLED:
+        job.finished_at = now
+    job.save()
+    for task in job.tasks.filter(site=Task.OURS, status__in=TaskStatus.active()):
+        if task.status == TaskStatus.RUNNING:
+            mailbox.record_abort(task.session_id, CANCEL_PARTY, reason)
+        else:
+            task.finish(TaskStatus.CANCELLED, error=reason)
+            task.save()
+            relay_task(task)
+    refresh_status(job)
+
+
+def resume(*, user, job: Job, request=None) -> Job:
+    """Run a failed or cancelled job again in place: finished nodes are kept, the rest get a new attempt."""
+    _require_writer(user, job.project)
+    if not job.we_initiated:
+        raise ServiceError(_("Only the site that started the job can resume it."), code="wrong_state", status_code=409)
+    if not job.project.is_active:
+        raise ServiceError(_("Jobs run in an active project only."), code="wrong_state", status_code=409)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status not in JobStatus.resumable():
+            raise ServiceError(_("Only a failed or cancelled job can be resumed."), code="wrong_state", status_code=409)
+        try:
+            plan = specs.validate(job.spec, job.project)
+        except specs.SpecError as exc:
+            raise _spec_error(exc) from None
+        nodes = _restart(job)
+        _open_sessions(job, plan, nodes=nodes)
+        job.status = JobStatus.PENDING
+        job.save()
+        _announce_job(job, "job.resume", {"attempt": job.attempt}, user=user, request=request, action="job_resume",
+                      details={"attempt": job.attempt, "nodes": sorted(nodes)})
+    return job
+
+
+def _restart(job: Job) -> set[str]:
+    """A new attempt for every node not finished at both sites; returns those nodes."""
+    job.attempt += 1
+    job.error = job.failed_party = job.failed_node = ""
+    job.finished_at = None
+    finished = {}
+    for task in job.tasks.all():
+        finished.setdefault(task.node, True)
+        finished[task.node] &= task.is_done
+    nodes = {node for node, done in finished.items() if not done}
+    for task in job.tasks.filter(node__in=nodes):
+        task.status, task.attempt, task.error, task.progress, task.stage = TaskStatus.WAITING, job.attempt, "", 0.0, ""
+        task.started_at = task.finished_at = task.queued_at = None
+        task.save()
+    return nodes
+
+
+def accept_resume(job: Job, attempt: int) -> None:
+    """Our side of the initiator's ``job.resume`` (called by the applier)."""
+    plan = specs.validate(job.spec, job.project)
+    if attempt != job.attempt + 1:
+        raise ValueError(f"attempt {attempt} does not follow {job.attempt}")
+    nodes = _restart(job)
+    _check_psi_policies(job, plan)
+    _open_sessions(job, plan, nodes=nodes, psi_checked=True)
+    job.status, job.accepted_at = JobStatus.RUNNING, timezone.now()
+    job.save()
+    _announce_job(job, "job.accept", {"attempt": job.attempt}, action="job_accept")
+    from .scheduler import advance_on_commit
+
+    advance_on_commit(job)
+
+
+# --- Status -----------------------------------------------------------------------------------
+
+def relay_task(task: Task) -> None:
+    """Tell the partner where our half of a node stands (inside the transaction that changed it)."""
+    if task.site != Task.OURS:
+        return
+    project = task.job.project
+    if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
+        return
+    emit(project.partner, "job.task", {
+        "job_id": str(task.job_id), "node": task.node, "attempt": task.attempt, "status": task.status,
+        "error": task.error[:2000], "stage": task.stage[:200], "progress": task.progress,
+        "reused_job": str(task.reused_from.job_id) if task.reused_from_id else "",
+        "metrics": _summary(task.metrics),
+    }, project=project)
+
+
+def _summary(metrics: dict) -> dict:
+    """Only figures (never tables or ids) go to the partner, and not too many."""
+    return {k: v for k, v in list((metrics or {}).get("final", {}).items())[:50] if isinstance(v, (int, float, str, bool))}
+
+
+def refresh_status(job: Job) -> None:
+    """The job's status from both sites' tasks: the same rule runs at both sites."""
+    if job.status in JobStatus.terminal() or job.status in (JobStatus.PENDING, JobStatus.APPROVAL):
+        return
+    tasks = list(job.tasks.all())
+    failed = next((t for t in sorted(tasks, key=lambda t: t.finished_at or timezone.now()) if t.status == TaskStatus.FAILED), None)
+    if all(t.status in TaskStatus.terminal() for t in tasks):
+        if failed is not None:
+            job.finish(JobStatus.FAILED, error=failed.error or _("A task failed."), party=failed.party, node=failed.node)
+        elif job.status == JobStatus.CANCELLING or any(t.status == TaskStatus.CANCELLED for t in tasks):
+            job.finish(JobStatus.CANCELLED)
+        else:
+            job.finish(JobStatus.SUCCEEDED)
+        job.save()
+        _close_sessions(job)
+        return
+    if failed is not None and job.status == JobStatus.RUNNING:
+        # One half failed: stop ours (the other half's waits are woken by its abort).
+        job.error, job.failed_party, job.failed_node = failed.error[:4000], failed.party, failed.node
+        job.save()
+        stop_job(job, reason=_("Stopped because a task failed: %(error)s") % {"error": failed.error}, party=failed.party)
+
+
+def _close_sessions(job: Job) -> None:
+    from fedweb.proxy import mailbox
+
+    for session in JobSession.objects.filter(project=job.project, details__job=str(job.pk), closed_at__isnull=True):
+        session.closed_at = timezone.now()
+        session.save(update_fields=["closed_at"])
+        transaction.on_commit(lambda sid=session.session_id: mailbox.drop_session(sid))

@@ -1,0 +1,152 @@
+"""Jobs between two real sites: each runs its half in its own Celery worker, the halves
+meet through the proxies (mutual TLS, MAC'd chunks), and both sites agree on the result."""
+
+import csv
+import io
+import time
+import urllib.request
+
+import pytest
+
+from engine.samples import breast_cancer_split
+
+from .harness import active_project, eventually, start_pair
+
+pytestmark = [pytest.mark.twosites, pytest.mark.xdist_group("twosites-jobs")]
+
+POLICY = {"runs_per_day": 50, "min_set_size": 10, "max_set_size": 10_000, "max_size_ratio": 5, "min_overlap": 10,
+          "partner_may_receive": True}
+SMALL_KEYS = {"key_bits": 1024, "insecure_allow_small_keys": True}  # speed; the product defaults to 2048
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    bank, telco = start_pair(tmp_path_factory.mktemp("jobs"), workers=True)
+    try:
+        pid = active_project(bank, telco, name="Jobs together")
+        guest, host = breast_cancer_split()
+        guest, host = guest.iloc[:400], host.iloc[60:]  # each side has ids the other lacks
+        bank_table = bank.upload("Bank customers", guest.to_csv(index=False))
+        telco_table = telco.upload("Telco usage", host.to_csv(index=False))
+        assert bank_table["status"] == telco_table["status"] == "ready", (bank_table, telco_table)
+        bank.post(f"/api/projects/{pid}/tables/", {"dataset": bank_table["id"], "policy": POLICY}, expect=201)
+        telco.post(f"/api/projects/{pid}/tables/", {"dataset": telco_table["id"], "policy": POLICY}, expect=201)
+        eventually(lambda: telco.get(f"/api/projects/{pid}/partner-tables/"), what="bank's table reaches telco")
+        eventually(lambda: bank.get(f"/api/projects/{pid}/partner-tables/"), what="telco's table reaches bank")
+        yield {"bank": bank, "telco": telco, "pid": pid, "bank_table": bank_table["id"], "telco_table": telco_table["id"],
+               "guest": guest, "host": host}
+    finally:
+        for site in (bank, telco):
+            site.stop()
+
+
+def _job(scene, template="psi", options=None, **extra):
+    body = {"project": scene["pid"], "template": template, "our_table": scene["bank_table"],
+            "partner_table": scene["telco_table"], "options": options or {}, **extra}
+    return scene["bank"].post("/api/jobs/", body, expect=201)
+
+
+def _finished(site, job_id, seconds=240):
+    def done():
+        job = site.get(f"/api/jobs/{job_id}/")
+        return job if job["status"] in ("succeeded", "failed", "cancelled", "refused") else None
+
+    return eventually(done, seconds=seconds, interval=0.5, what=f"job {job_id} finishes at {site.party_id}")
+
+
+def _download(site, path):
+    request = urllib.request.Request(site.url + path, headers={"Authorization": f"Bearer {site.token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read().decode("utf-8-sig"), response.headers["Content-Disposition"]
+
+
+def test_a_psi_job_runs_at_both_sites_and_its_overlap_can_be_downloaded(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "psi", name="Overlap")
+    assert job["status"] == "pending"
+    ours = _finished(bank, job["id"])
+    theirs = _finished(telco, job["id"])
+    assert ours["status"] == theirs["status"] == "succeeded", (ours["error"], theirs["error"])
+    # Both sites show both halves.
+    assert {(t["site"], t["status"]) for t in ours["tasks"]} == {("ours", "succeeded"), ("partner", "succeeded")}
+    text, disposition = _download(bank, f"/api/jobs/{job['id']}/nodes/psi/download/")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    expected = set(scene["guest"]["id"]) & set(scene["host"]["id"])
+    assert {r["id"] for r in rows} == expected and len(expected) > 300
+    assert "attachment" in disposition
+    audit = bank.get("/api/audit/?action=job_output_download")["results"]
+    assert audit and audit[0]["details"]["node"] == "psi"
+
+
+def _final(job, node, site="ours"):
+    return next(t for t in job["tasks"] if t["node"] == node and t["site"] == site)
+
+
+def test_the_lr_template_trains_a_model_at_both_sites_and_a_rerun_reuses_every_upstream_node(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "lr", {"max_epochs": 3, "learning_rate": 0.15}, name="LR")
+    ours, theirs = _finished(bank, job["id"], 600), _finished(telco, job["id"], 600)
+    assert ours["status"] == theirs["status"] == "succeeded", (ours["error"], theirs["error"])
+    evaluation = _final(ours, "evaluation")["metrics"]["final"]["data"]
+    assert evaluation["auc"] > 0.9
+    lr = _final(ours, "lr")
+    assert len(lr["metrics"]["series"]["train_loss"]) == 3  # progress reported each epoch
+    models = bank.get(f"/api/models/?project={scene['pid']}")["results"]
+    partner_models = telco.get("/api/models/")["results"]
+    assert {m["id"] for m in models if m["job"] == job["id"]} == {m["id"] for m in partner_models if m["job"] == job["id"]}
+
+    rerun = bank.post(f"/api/jobs/{job['id']}/rerun/", {"changes": {"lr": {"common": {"learning_rate": 0.05}}}}, expect=201)
+    again, partner_again = _finished(bank, rerun["id"], 600), _finished(telco, rerun["id"], 600)
+    assert again["status"] == partner_again["status"] == "succeeded", (again["error"], partner_again["error"])
+    status = {t["node"]: t["status"] for t in again["tasks"] if t["site"] == "ours"}
+    assert status == {"psi": "reused", "split": "reused", "scale": "reused", "binning": "reused", "selection": "reused",
+                      "lr": "succeeded", "predict": "succeeded", "evaluation": "succeeded"}
+    assert _final(again, "psi")["reused_from_job"] == job["id"]
+    assert {t["node"]: t["status"] for t in again["tasks"] if t["site"] == "partner"}["binning"] == "reused"
+
+
+def test_a_failure_on_one_side_fails_the_job_at_both_sites_with_the_same_words(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    spec = _job(scene, "psi", name="Base")["spec"]
+    spec["nodes"][0]["params"]["host"]["id_column"] = "no_such_column"  # telco's half cannot even read its table
+    job = bank.post("/api/jobs/", {"project": scene["pid"], "spec": spec, "name": "Broken"}, expect=201)
+    ours, theirs = _finished(bank, job["id"]), _finished(telco, job["id"])
+    assert ours["status"] == theirs["status"] == "failed"
+    assert ours["error"] == theirs["error"] and "no_such_column" in ours["error"]
+    assert ours["failed_party"] == theirs["failed_party"] == "telco" and ours["failed_node"] == "psi"
+
+
+def test_either_side_cancels_and_both_stop(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "lr", {"max_epochs": 200, "learning_rate": 0.01}, name="Long")
+
+    def training():
+        tasks = bank.get(f"/api/jobs/{job['id']}/")["tasks"]
+        return any(t["node"] == "lr" and t["site"] == "ours" and t["status"] == "running" for t in tasks)
+
+    eventually(training, seconds=240, interval=0.3, what="training starts")
+    started = time.monotonic()
+    telco.post(f"/api/jobs/{job['id']}/cancel/")
+    theirs, ours = _finished(telco, job["id"], 60), _finished(bank, job["id"], 60)
+    assert time.monotonic() - started < 30
+    assert ours["status"] == theirs["status"] == "cancelled"
+    assert all(t["status"] in ("cancelled", "succeeded", "reused") for t in ours["tasks"] + theirs["tasks"])
+    assert "Cancelled by" in ours["error"]
+
+
+def test_the_partners_admin_approves_a_job_first_when_the_project_asks_for_it(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    telco.shell(f"from projects.models import Project; Project.objects.filter(pk='{scene['pid']}').update(approve_partner_jobs=True)")
+    try:
+        job = _job(scene, "psi", name="Needs approval")
+        eventually(lambda: telco.get(f"/api/jobs/{job['id']}/")["status"] == "approval", what="the job waits at telco")
+        assert bank.get(f"/api/jobs/{job['id']}/")["status"] == "pending"
+        telco.post(f"/api/jobs/{job['id']}/approve/")
+        assert _finished(bank, job["id"])["status"] == "succeeded"
+        refused = _job(scene, "psi", name="Refused")
+        eventually(lambda: telco.get(f"/api/jobs/{refused['id']}/")["status"] == "approval", what="the second waits")
+        telco.post(f"/api/jobs/{refused['id']}/refuse/", {"reason": "not this week"})
+        final = _finished(bank, refused["id"])
+        assert final["status"] == "refused" and final["error"] == "not this week"
+    finally:
+        telco.shell(f"from projects.models import Project; Project.objects.filter(pk='{scene['pid']}').update(approve_partner_jobs=False)")
