@@ -8,12 +8,13 @@ REF_STAMP := $(REF_VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8000
 
-.PHONY: help venv test demo bench check schema clean-demo
+.PHONY: help venv test demo bench bench-jobs check schema clean-demo
 
 help:
 	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
+	@echo "make bench-jobs  run only the jobs-between-two-sites benchmark (its section of docs/benchmarks.md)"
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,3 +48,7 @@ clean-demo:
 
 bench: $(STAMP) $(REF_STAMP)
 	FEDWEB_BENCH_REFERENCE_PYTHON=$(REF_VENV)/bin/python $(PY) -m benchmarks
+
+# The jobs layer between two real sites (part of `make bench`); rewrites its own section of docs/benchmarks.md.
+bench-jobs: $(STAMP)
+	$(PY) -m benchmarks jobs

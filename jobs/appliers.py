@@ -111,6 +111,7 @@ def task_status(*, partner, project, payload, **_):
     task.progress = min(max(progress, 0.0), 1.0)
     task.stage, task.error = str(payload.get("stage", ""))[:200], str(payload.get("error", ""))[:4000]
     task.reused_job = str(payload.get("reused_job", ""))[:36]
+    task.retryable = payload.get("retryable") is True
     metrics = payload.get("metrics")
     if isinstance(metrics, dict):
         task.metrics = {"final": metrics}

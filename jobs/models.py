@@ -123,6 +123,8 @@ class Task(models.Model):
     stage = models.CharField(max_length=200, blank=True)  # "epoch 3 of 10"
     metrics = models.JSONField(default=dict, blank=True)  # running figures (loss per epoch...), then the final ones
     error = models.TextField(blank=True)
+    # The failure was the machine's, not the data's (a worker lost): the job resumes by itself.
+    retryable = models.BooleanField(default=False)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     outputs = models.JSONField(default=dict, blank=True)  # {port: artifact id}
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -153,8 +155,8 @@ class Task(models.Model):
         self.status, self.started_at, self.heartbeat_at = TaskStatus.RUNNING, timezone.now(), timezone.now()
         self.finished_at, self.error, self.progress, self.stage = None, "", 0.0, ""
 
-    def finish(self, status: str, *, error: str = "") -> None:
-        self.status, self.error, self.finished_at = status, error[:4000], timezone.now()
+    def finish(self, status: str, *, error: str = "", retryable: bool = False) -> None:
+        self.status, self.error, self.finished_at, self.retryable = status, error[:4000], timezone.now(), retryable
         if status in TaskStatus.done():
             self.progress = 1.0
 

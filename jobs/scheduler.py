@@ -89,8 +89,9 @@ def watchdog() -> int:
             task = Task.objects.select_for_update().get(pk=task.pk)
             if task.status != TaskStatus.RUNNING or task.heartbeat_at >= stale:
                 continue
-            task.finish(TaskStatus.FAILED, error=_("The worker running this task stopped without a word (it may have "
-                                                   "been killed or its machine restarted)."))
+            task.finish(TaskStatus.FAILED, retryable=True, error=_(
+                "The worker running this task stopped without a word (it may have been killed or its machine "
+                "restarted); the job goes on from its last checkpoint."))
             task.save()
             services.relay_task(task)
             services.refresh_status(task.job)
@@ -120,6 +121,13 @@ def push_job(job: Job) -> None:
     transaction.on_commit(lambda: push_job_id(job.pk))
 
 
+def job_payload(job: Job) -> dict:
+    """The job's state as the browser sees it: pushed on a change, and sent on (re)connect."""
+    return {"type": "job.update", "job": str(job.pk), "status": job.status,
+            "tasks": [{"node": t.node, "site": t.site, "status": t.status, "progress": t.progress, "stage": t.stage}
+                      for t in job.tasks.all()]}
+
+
 def push_job_id(job_id) -> None:
     """A hint to subscribed browsers that the job changed; they read the truth from the API."""
     from channels.layers import get_channel_layer
@@ -130,10 +138,7 @@ def push_job_id(job_id) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return
-    payload = {"type": "job.update", "job": str(job.pk), "status": job.status,
-               "tasks": [{"node": t.node, "site": t.site, "status": t.status, "progress": t.progress, "stage": t.stage}
-                         for t in job.tasks.all()]}
     try:
-        async_to_sync(layer.group_send)(group_name(job.pk), payload)
+        async_to_sync(layer.group_send)(group_name(job.pk), job_payload(job))
     except Exception:
         log.debug("could not push job %s", job_id, exc_info=True)

@@ -286,6 +286,21 @@ def resume(*, user, job: Job, request=None) -> Job:
     return job
 
 
+def auto_resume(job_id) -> None:
+    """A worker was lost: start the next attempt without anyone asking (from the checkpoints)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().select_related("project").get(pk=job_id)
+        if job.status != JobStatus.FAILED or not job.project.is_active:
+            return
+        plan = specs.validate(job.spec, job.project)
+        nodes = _restart(job)
+        _open_sessions(job, plan, nodes=nodes)
+        job.status = JobStatus.PENDING
+        job.save()
+        _announce_job(job, "job.resume", {"attempt": job.attempt}, action="job_resume",
+                      details={"attempt": job.attempt, "nodes": sorted(nodes), "automatic": True})
+
+
 def _restart(job: Job) -> set[str]:
     """A new attempt for every node not finished at both sites; returns those nodes."""
     job.attempt += 1
@@ -298,6 +313,7 @@ def _restart(job: Job) -> set[str]:
     nodes = {node for node, done in finished.items() if not done}
     for task in job.tasks.filter(node__in=nodes):
         task.status, task.attempt, task.error, task.progress, task.stage = TaskStatus.WAITING, job.attempt, "", 0.0, ""
+        task.retryable = False
         task.started_at = task.finished_at = task.queued_at = None
         task.save()
     return nodes
@@ -330,7 +346,7 @@ def relay_task(task: Task) -> None:
         return
     emit(project.partner, "job.task", {
         "job_id": str(task.job_id), "node": task.node, "attempt": task.attempt, "status": task.status,
-        "error": task.error[:2000], "stage": task.stage[:200], "progress": task.progress,
+        "error": task.error[:2000], "stage": task.stage[:200], "progress": task.progress, "retryable": task.retryable,
         "reused_job": str(task.reused_from.job_id) if task.reused_from_id else "",
         "metrics": _summary(task.metrics),
     }, project=project)
@@ -350,6 +366,9 @@ def refresh_status(job: Job) -> None:
     if all(t.status in TaskStatus.terminal() for t in tasks):
         if failed is not None:
             job.finish(JobStatus.FAILED, error=failed.error or _("A task failed."), party=failed.party, node=failed.node)
+            if failed.retryable and job.we_initiated and job.attempt <= settings.JOBS_AUTO_RESUMES:
+                job_id = job.pk
+                transaction.on_commit(lambda: auto_resume(job_id))
         elif job.status == JobStatus.CANCELLING or any(t.status == TaskStatus.CANCELLED for t in tasks):
             job.finish(JobStatus.CANCELLED)
         else:

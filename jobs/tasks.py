@@ -114,9 +114,9 @@ def _claim(task_id: int) -> Task | None:
         if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
             return None  # cancelled or finished meanwhile: a redelivery is harmless
         if task.status == TaskStatus.RUNNING:
-            task.finish(TaskStatus.FAILED, error=_(
-                "The worker running this task stopped (it may have been killed). Resume the job to run it again "
-                "from its last checkpoint."))
+            task.finish(TaskStatus.FAILED, retryable=True, error=_(
+                "The worker running this task stopped (it may have been killed); the job goes on from its last "
+                "checkpoint."))
         elif task.job.status != JobStatus.RUNNING:
             task.finish(TaskStatus.CANCELLED, error=task.job.error or _("The job stopped before this task started."))
         else:

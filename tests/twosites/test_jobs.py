@@ -150,3 +150,28 @@ def test_the_partners_admin_approves_a_job_first_when_the_project_asks_for_it(sc
         assert final["status"] == "refused" and final["error"] == "not this week"
     finally:
         telco.shell(f"from projects.models import Project; Project.objects.filter(pk='{scene['pid']}').update(approve_partner_jobs=False)")
+
+
+def test_a_worker_killed_mid_training_is_noticed_and_the_job_goes_on_from_the_checkpoint_both_sites_hold(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "lr", {"max_epochs": 150, "learning_rate": 0.01}, name="Killed")
+
+    def epochs_done():
+        tasks = bank.get(f"/api/jobs/{job['id']}/")["tasks"]
+        lr = next(t for t in tasks if t["node"] == "lr" and t["site"] == "ours")
+        return len((lr["metrics"] or {}).get("series", {}).get("train_loss", [])) >= 3
+
+    eventually(epochs_done, seconds=300, interval=0.2, what="three epochs trained")
+    telco.kill_worker()
+    telco.start_worker()
+    ours, theirs = _finished(bank, job["id"], 600), None
+    eventually(lambda: bank.get(f"/api/jobs/{job['id']}/")["attempt"] == 2 or None, seconds=5)
+    final = eventually(lambda: (j := bank.get(f"/api/jobs/{job['id']}/"))["status"] in ("succeeded", "failed") and j["attempt"] == 2
+                       and j, seconds=600, interval=0.5, what="the second attempt finishes")
+    theirs = _finished(telco, job["id"], 60)
+    assert final["status"] == theirs["status"] == "succeeded", (final["error"], theirs["error"])
+    assert _final(final, "psi")["attempt"] == 1  # finished nodes were not run again
+    assert _final(final, "lr")["attempt"] == 2
+    log = telco.get(f"/api/jobs/{job['id']}/nodes/lr/log/")["log"]
+    assert "continuing from epoch" in log
+    assert ours is not None
