@@ -303,15 +303,12 @@ def breakdown(result: dict[str, Any], nodes: list[str]) -> dict[str, float]:
         halves = [t for (party, n), t in tasks.items() if n == node]
         # A two-party node runs at both sites at once: its span is from the first start to the last finish.
         by_node[node] = max(t["finished"] for t in halves) - min(t["started"] for t in halves)
-    queue_waits = [t["started"] - t["queued"] for t in tasks.values() if t["queued"] and t["started"]]
     return {
         "to_first_start": first_start - posted,
         "in_tasks": sum(by_node.values()),
         "between": (last_finish - first_start) - sum(by_node.values()),
         "after_last": max(result["ends"].values()) - last_finish,
         "by_node": by_node,
-        "queue_wait_mean": sum(queue_waits) / len(queue_waits) if queue_waits else float("nan"),
-        "queue_wait_max": max(queue_waits) if queue_waits else float("nan"),
     }
 
 
@@ -457,8 +454,7 @@ def _rows(t: dict[str, Any], rows: int, shared: int, quick: bool, lr_params: dic
         "benchmark": f"Orchestration overhead per node: one job of {STATISTICS_NODES} statistics nodes (guest + host "
                      f"each) on the {size}-id tables, POST → both succeeded, minus the engine's time",
         "ours": f"{overhead:.2f} s per node = ({job['wall']:.1f} s job - {engine_seconds:.1f} s engine) / "
-                f"{STATISTICS_NODES} ({_split_text(job, parts)}; Celery queue wait per task mean "
-                f"{parts['queue_wait_mean']:.2f} s, max {parts['queue_wait_max']:.2f} s)",
+                f"{STATISTICS_NODES} ({_split_text(job, parts)})",
         "reference": f"{engine_seconds / STATISTICS_NODES:.2f} s per node [the runner's statistics, both roles, same "
                      f"CSVs and parameters, {STATISTICS_NODES} calls in 1 process after a warm-up]",
         "ratio": job["wall"] / engine_seconds,

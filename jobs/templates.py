@@ -117,7 +117,8 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
             node("boost", "hetero_secureboost", {"data": out("split", "train")},
                  common={"n_trees": opt["n_trees"], "max_depth": opt["max_depth"], "learning_rate": opt["learning_rate"]},
                  guest=label),
-            node("predict", "hetero_secureboost_predict", {"model": out("boost", "model"), "data": out("split", "validate")}),
+            node("predict", "hetero_secureboost_predict", {"model": out("boost", "model"), "data": out("split", "validate")},
+                 guest=label),
         ]
     nodes.append({"id": "evaluation", "component": "evaluation", "params": {"guest": label},
                   "inputs": {"data": {"node": "predict", "output": "predictions"}}})

@@ -175,3 +175,52 @@ def test_a_worker_killed_mid_training_is_noticed_and_the_job_goes_on_from_the_ch
     log = telco.get(f"/api/jobs/{job['id']}/nodes/lr/log/")["log"]
     assert "continuing from epoch" in log
     assert ours is not None
+
+
+def _engine_runner(spec, aligned):
+    """The DAG after PSI run by the engine's own runner, every party in this process, on the very rows
+    the PSI gave each site (PSI orders its output by a blinded value, different every run)."""
+    from engine.federation.local import run_local
+    from engine.registry import get_component
+
+    outputs = {"psi": {role: {"data": table} for role, table in aligned.items()}}
+    for node in spec["nodes"][1:]:
+        component = get_component(node["component"], node.get("version"))
+        inputs = {role: {} for role in component.roles}
+        for port, source in node["inputs"].items():
+            for role in component.roles:
+                if source["output"] in outputs[source["node"]].get(role, {}):
+                    inputs[role][port] = outputs[source["node"]][role][source["output"]]
+        params = node.get("params", {})
+        outputs[node["id"]] = run_local(component, params.get("common", {}), inputs,
+                                        role_params={r: params[r] for r in component.roles if params.get(r)})
+    return outputs
+
+
+def _psi_rows(site, job_id):
+    import pandas as pd
+
+    text, _disposition = _download(site, f"/api/jobs/{job_id}/nodes/psi/download/")
+    return pd.read_csv(io.StringIO(text), dtype={"id": str}, keep_default_na=False,
+                       na_values={c: [""] for c in text.splitlines()[0].split(",") if c != "id"})
+
+
+@pytest.mark.parametrize("template, options, trainer, series", [
+    ("lr", {"max_epochs": 3}, "lr", "train_loss"),
+    ("secureboost", {"n_trees": 3, "max_depth": 3}, "boost", "train_logloss"),
+])
+def test_a_template_job_gives_the_same_model_as_the_engine_runner_on_the_same_data(scene, template, options, trainer, series):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, template, options, name=f"{template} vs runner")
+    ours, theirs = _finished(bank, job["id"], 600), _finished(telco, job["id"], 600)
+    assert ours["status"] == theirs["status"] == "succeeded", (ours["error"], theirs["error"])
+    aligned = {"guest": _psi_rows(bank, job["id"]), "host": _psi_rows(telco, job["id"])}
+    assert set(aligned["guest"]["id"]) == set(scene["guest"]["id"]) & set(scene["host"]["id"])
+    assert list(aligned["guest"]["id"]) == list(aligned["host"]["id"])  # both sites hold the rows in the same order
+    reference = _engine_runner(job["spec"], aligned)
+    federated = _final(ours, trainer)["metrics"]["series"][series]
+    assert federated == pytest.approx([r[series] for r in reference[trainer]["guest"]["metrics"]["history"]], rel=1e-9)
+    ours_eval = _final(ours, "evaluation")["metrics"]["final"]["data"]
+    ref_eval = reference["evaluation"]["guest"]["metrics"]["data"]
+    assert ours_eval["auc"] == pytest.approx(ref_eval["auc"], abs=1e-12)
+    assert ours_eval["ks"] == pytest.approx(ref_eval["ks"], abs=1e-12)
