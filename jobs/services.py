@@ -259,7 +259,33 @@ def stop_job(job: Job, *, reason: str, party: str) -> None:
             task.finish(TaskStatus.CANCELLED, error=reason)
             task.save()
             relay_task(task)
+    if job.project.status in ProjectStatus.closed():
+        # No word can come from the partner any more; its site stops its half on the same revocation.
+        job.tasks.filter(site=Task.PARTNER, status__in=TaskStatus.active()).update(
+            status=TaskStatus.CANCELLED, error=reason[:4000], finished_at=now)
     refresh_status(job)
+
+
+def stop_jobs(project, *, reason: str, table_id: str | None = None) -> int:
+    """Stop the project's active jobs (those reading ``table_id``, when given): a revocation or a
+    suspension ends the work it affects at once, at both sites."""
+    stopped = 0
+    for job in Job.objects.select_for_update().filter(project=project, status__in=JobStatus.active()):
+        if table_id is not None and table_id not in _tables_of(job):
+            continue
+        stop_job(job, reason=reason, party=settings.SITE_PARTY_ID)
+        stopped += 1
+    return stopped
+
+
+def _tables_of(job: Job) -> set[str]:
+    """Every dataset id (ours and the partner's) the job's spec reads."""
+    tables = set()
+    for node in (job.spec or {}).get("nodes", []):
+        for source in (node.get("inputs") or {}).values():
+            if isinstance(source, dict) and isinstance(source.get("table"), dict):
+                tables.update(str(v) for v in source["table"].values())
+    return tables
 
 
 def resume(*, user, job: Job, request=None) -> Job:

@@ -185,6 +185,9 @@ def table_authorised(*, partner, project, payload, event_id, **_):
 
 @applier("table.removed", states=LIVE)
 def table_removed(*, partner, project, payload, event_id, **_):
+    from jobs.services import stop_jobs
+
+    stop_jobs(project, table_id=str(payload.get("table_id", ""))[:64], reason=f"{partner.name} removed a table the job reads")
     RemoteTable.objects.filter(project=project, table_id=str(payload.get("table_id", ""))[:64]).update(
         is_authorised=False, updated_at=timezone.now()
     )

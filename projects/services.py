@@ -232,9 +232,11 @@ def rotate_token(*, user, project, request=None) -> Project:
 
 
 def stop_running_work(project: Project, *, reason: str) -> None:
-    """Close the project's open sessions: waiting jobs on this site fail at once."""
+    """Stop the project's jobs and close its open sessions: waiting work on this site ends at once."""
     from fedweb.proxy import mailbox
+    from jobs.services import stop_jobs
 
+    stop_jobs(project, reason=reason)
     for session in project.sessions.filter(closed_at__isnull=True):
         mailbox.record_abort(session.session_id, project.partner.party_id, reason)
         session.closed_at = timezone.now()
@@ -325,6 +327,10 @@ def remove_table(*, user, table: ProjectTable, request=None) -> None:
         table.revoked_at = timezone.now()
         table.save(update_fields=["revoked_at"])
         project = table.project
+        from jobs.services import stop_jobs
+
+        stop_jobs(project, table_id=str(table.dataset_id),
+                  reason=_("The table “%(t)s” was removed from the project.") % {"t": table.dataset.name})
         if project.status in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
             _announce(project, "table.removed", {"table_id": str(table.dataset_id)}, user=user, request=request,
                       summary=_("Table “%(t)s” removed") % {"t": table.dataset.name})

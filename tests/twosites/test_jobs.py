@@ -224,3 +224,55 @@ def test_a_template_job_gives_the_same_model_as_the_engine_runner_on_the_same_da
     ref_eval = reference["evaluation"]["guest"]["metrics"]["data"]
     assert ours_eval["auc"] == pytest.approx(ref_eval["auc"], abs=1e-12)
     assert ours_eval["ks"] == pytest.approx(ref_eval["ks"], abs=1e-12)
+
+
+def test_two_jobs_at_once_on_the_same_tables_both_finish(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    first, second = _job(scene, "psi", name="One"), _job(scene, "psi", name="Two")
+    for job in (first, second):
+        assert _finished(bank, job["id"])["status"] == _finished(telco, job["id"])["status"] == "succeeded"
+
+
+def test_removing_a_table_stops_the_running_job_that_reads_it_at_both_sites(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "lr", {"max_epochs": 200, "learning_rate": 0.01}, name="Table removed")
+
+    def training():
+        return any(t["node"] == "lr" and t["status"] == "running" for t in bank.get(f"/api/jobs/{job['id']}/")["tasks"])
+
+    eventually(training, seconds=240, interval=0.3, what="training starts")
+    table = next(t for t in telco.get(f"/api/projects/{scene['pid']}/tables/") if t["dataset"] == scene["telco_table"])
+    telco.api("DELETE", f"/api/projects/{scene['pid']}/tables/{table['id']}/", expect=204)
+    try:
+        ours, theirs = _finished(bank, job["id"], 60), _finished(telco, job["id"], 60)
+        assert ours["status"] == theirs["status"] == "cancelled"
+        assert "removed" in theirs["error"]
+    finally:
+        telco.post(f"/api/projects/{scene['pid']}/tables/", {"dataset": scene["telco_table"], "policy": POLICY}, expect=201)
+        eventually(lambda: any(r["table_id"] == scene["telco_table"] and r["is_authorised"]
+                               for r in bank.get(f"/api/projects/{scene['pid']}/partner-tables/")), what="table back")
+
+
+def test_an_artifact_deleted_from_disk_under_a_reused_node_makes_the_node_run_again(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    first = _job(scene, "psi", name="Cached")
+    assert _finished(bank, first["id"])["status"] == "succeeded"
+    artifact = _final(bank.get(f"/api/jobs/{first['id']}/"), "psi")["outputs"]["data"]
+    for path in (bank.data / "artifacts" / "artifacts" / artifact[:2]).glob(f"{artifact}.*"):
+        path.write_bytes(b"tampered")
+    again = bank.post(f"/api/jobs/{first['id']}/rerun/", {"changes": {}}, expect=201)
+    final = _finished(bank, again["id"])
+    assert final["status"] == "succeeded"
+    assert _final(final, "psi")["status"] == "succeeded"  # not "reused": the cached output was no longer intact
+
+
+def test_a_job_submitted_while_the_partner_is_down_starts_when_it_is_back(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    telco.stop_proxy()
+    try:
+        job = _job(scene, "psi", name="Partner away")
+        time.sleep(3)
+        assert bank.get(f"/api/jobs/{job['id']}/")["status"] == "pending"
+    finally:
+        telco.start_proxy()
+    assert _finished(bank, job["id"], 120)["status"] == "succeeded"
