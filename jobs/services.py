@@ -389,7 +389,10 @@ def refresh_status(job: Job) -> None:
         return
     tasks = list(job.tasks.all())
     failed = next((t for t in sorted(tasks, key=lambda t: t.finished_at or timezone.now()) if t.status == TaskStatus.FAILED), None)
-    if all(t.status in TaskStatus.terminal() for t in tasks):
+    ours_stopped = all(t.status in TaskStatus.terminal() for t in tasks if t.site == Task.OURS)
+    # A cancel is shown only once the partner confirmed its half stopped; a failure as soon as
+    # ours has (a partner that vanished cannot confirm anything; its news is applied when it is back).
+    if all(t.status in TaskStatus.terminal() for t in tasks) or (failed is not None and ours_stopped):
         if failed is not None:
             job.finish(JobStatus.FAILED, error=failed.error or _("A task failed."), party=failed.party, node=failed.node)
             if failed.retryable and job.we_initiated and job.attempt <= settings.JOBS_AUTO_RESUMES:

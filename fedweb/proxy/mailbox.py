@@ -109,15 +109,21 @@ def take(session_id: str, dst: str, src: str, key: str, deadline: float, *, poll
         else:
             path.unlink(missing_ok=True)
             return data
-        if folder.exists():
-            for marker in folder.glob("_abort__*"):
-                party = marker.name.split("__", 1)[1]
-                if party != dst:
-                    raise PeerFailed(party, marker.read_text(encoding="utf-8"))
+        raise_if_aborted(session_id, dst)
         if time.monotonic() >= deadline:
             raise FederationTimeout(key, src, None)
         time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
         wait = min(wait * 1.5, 0.25)
+
+
+def raise_if_aborted(session_id: str, party: str) -> None:
+    """PeerFailed if anyone but ``party`` itself left an abort marker in the session."""
+    folder = _session_dir(session_id)
+    if folder.exists():
+        for marker in folder.glob("_abort__*"):
+            who = marker.name.split("__", 1)[1]
+            if who != party:
+                raise PeerFailed(who, marker.read_text(encoding="utf-8"))
 
 
 def drop_session(session_id: str) -> None:

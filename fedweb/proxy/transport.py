@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from datetime import datetime
 
 import grpc
 from django.conf import settings
@@ -27,6 +29,8 @@ from .client import stub_for
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 4 * 1024 * 1024
+# The partner's proxy is unreachable, slow, or stopping (it cancels open streams as it shuts down).
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 PUSH_DEADLINE_SECONDS = 600
 
 
@@ -52,12 +56,33 @@ class ProxyTransport(Transport):
             )
 
     def push(self, session_id: str, src: str, dst: str, key: str, payload: bytes) -> None:
+        """Send one message; a partner that is briefly unreachable is retried with backoff
+        (every attempt is freshly MAC'd, and a message that did arrive is not sent twice)."""
         if dst != self.partner.party_id or src != settings.SITE_PARTY_ID:
             raise FederationError(f"this transport carries {settings.SITE_PARTY_ID} → {self.partner.party_id} only")
-        try:
-            self._stub.Push(self._envelopes(session_id, dst, key, payload), timeout=PUSH_DEADLINE_SECONDS)
-        except grpc.RpcError as exc:
-            raise FederationError(f"the partner's proxy refused message {key!r}: {exc.code().name}: {exc.details()}") from None
+        since, deadline, wait = None, 0.0, 0.5
+        while True:
+            # The partner's failure arrives as an abort: report that, not the refusal it causes.
+            mailbox.raise_if_aborted(session_id, src)
+            try:
+                self._stub.Push(self._envelopes(session_id, dst, key, payload), timeout=PUSH_DEADLINE_SECONDS)
+                return
+            except grpc.RpcError as exc:
+                code = exc.code()
+                if since is not None and code == grpc.StatusCode.INVALID_ARGUMENT and "already delivered" in (exc.details() or ""):
+                    return  # an earlier attempt arrived; only its answer was lost
+                if code not in RETRYABLE:
+                    mailbox.raise_if_aborted(session_id, src)
+                    raise FederationError(f"the partner's proxy refused message {key!r}: {code.name}: {exc.details()}") from None
+                if since is None:
+                    since, deadline = datetime.now(), time.monotonic() + settings.PARTNER_RETRY_SECONDS
+                if time.monotonic() + wait > deadline:
+                    raise FederationError(
+                        f"the partner's site did not answer since {since:%H:%M} ({code.name}: {exc.details()})") from None
+                log.info("partner %s unreachable (%s); retrying message %s in %.1f s", self.partner.party_id, code.name, key, wait)
+                time.sleep(wait)
+                mailbox.raise_if_aborted(session_id, src)  # a cancel or the partner's failure ends the wait
+                wait = min(wait * 2, 10.0)
 
     def pull(self, session_id: str, dst: str, src: str, key: str, deadline: float) -> bytes:
         return mailbox.take(session_id, dst, src, key, deadline)

@@ -76,6 +76,8 @@ JOBS_MAX_TASKS = env_int("FEDWEB_JOBS_MAX_TASKS", 4, minimum=1)
 JOBS_RECV_TIMEOUT = env_int("FEDWEB_JOBS_RECV_TIMEOUT", 600, minimum=1)
 # A running task without a heartbeat this long lost its worker.
 JOBS_HEARTBEAT_TIMEOUT = env_int("FEDWEB_JOBS_HEARTBEAT_TIMEOUT", 120, minimum=15)
+# A partner that does not answer a job's message is retried this long before the task fails.
+PARTNER_RETRY_SECONDS = env_int("FEDWEB_PARTNER_RETRY_SECONDS", 120, minimum=1)
 # A job whose worker was lost resumes by itself this many times.
 JOBS_AUTO_RESUMES = env_int("FEDWEB_JOBS_AUTO_RESUMES", 2, minimum=0)
 # A job the partner has not accepted after this long fails ("did not answer since ...").

@@ -278,3 +278,29 @@ def test_the_socket_transport_carries_messages_and_aborts_between_two_endpoints(
         host.abort("host failed")
         with pytest.raises(PeerFailed, match="host failed"):
             guest.peer.recv("never", timeout=10)
+
+
+def test_components_report_their_progress_through_the_context_and_a_broken_listener_is_harmless():
+    from engine.federation.local import run_local
+    from engine.samples import breast_cancer_split
+
+    guest, host = breast_cancer_split(shuffle_seed=None)
+    seen = {"guest": [], "host": []}
+
+    def listener(role):
+        def report(*, fraction, stage, metrics):
+            seen[role].append((fraction, stage, metrics))
+        return report
+
+    def broken(**_kwargs):
+        raise RuntimeError("the listener is down")
+
+    params = {"max_epochs": 2, "key_bits": 1024, "insecure_allow_small_keys": True}
+    run_local("hetero_lr", params, {"guest": {"data": guest}, "host": {"data": host}},
+              reporters={"guest": listener("guest"), "host": listener("host")})
+    losses = [m["train_loss"] for _f, _s, m in seen["guest"] if "train_loss" in m]
+    assert len(losses) == 2  # one figure per epoch
+    assert any(stage == "epoch 2 of 2" for _f, stage, _m in seen["host"])
+    assert seen["guest"][-1][0] == 1.0
+    out = run_local("hetero_lr", params, {"guest": {"data": guest}, "host": {"data": host}}, reporters={"guest": broken})
+    assert "model" in out["guest"]

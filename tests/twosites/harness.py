@@ -97,6 +97,7 @@ class Site:
             # Jobs run in a real Celery worker: over Redis when the suite has it, else the file-system broker.
             self.env["CELERY_TASK_ALWAYS_EAGER"] = "false"
             self.env["FEDWEB_JOBS_HEARTBEAT_TIMEOUT"] = "20"  # a killed worker is noticed within half a minute
+            self.env["FEDWEB_PARTNER_RETRY_SECONDS"] = "8"  # and a vanished partner within seconds
             redis_url = _redis_for(index)
             if redis_url:
                 self.env["REDIS_URL"] = redis_url

@@ -276,3 +276,22 @@ def test_a_job_submitted_while_the_partner_is_down_starts_when_it_is_back(scene)
     finally:
         telco.start_proxy()
     assert _finished(bank, job["id"], 120)["status"] == "succeeded"
+
+
+def test_a_partner_that_vanishes_mid_job_fails_it_at_both_sites_saying_since_when(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    job = _job(scene, "lr", {"max_epochs": 300, "learning_rate": 0.01}, name="Partner vanishes")
+
+    def training():
+        return any(t["node"] == "lr" and t["status"] == "running" for t in bank.get(f"/api/jobs/{job['id']}/")["tasks"])
+
+    eventually(training, seconds=240, interval=0.3, what="training starts")
+    telco.stop_proxy()
+    try:
+        ours = _finished(bank, job["id"], 120)
+    finally:
+        telco.start_proxy()
+    assert ours["status"] == "failed"
+    assert "did not answer since" in ours["error"] or "did not answer in time" in ours["error"], ours["error"]
+    theirs = _finished(telco, job["id"], 120)
+    assert theirs["status"] == "failed" and theirs["error"] == ours["error"]

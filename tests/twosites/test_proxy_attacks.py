@@ -131,6 +131,19 @@ def test_a_forged_invitation_cannot_poison_the_event_stream(scene):
     eventually(lambda: bank.get(f"/api/projects/{scene['pid']}/")["status"] == "active", what="the genuine resumption arrives")
 
 
+def test_job_events_take_the_same_path_a_bad_mac_or_a_replay_is_refused(scene):
+    stub = _stub(scene, scene["telco_key"], scene["telco_cert"])
+    cancel = _event(scene, "job.cancel", 1, job_id=str(uuid.uuid4()), reason="stop")
+    forged = _envelope(scene, "event", cancel, mac=False)
+    assert "MAC" in _refused(lambda: stub.Deliver(forged, timeout=5), grpc.StatusCode.UNAUTHENTICATED)
+    wrong = envelopes.build(sender="telco", receiver="bank", kind="event", project_id=scene["pid"], body=cancel,
+                            token=b"x" * 32, token_version=scene["version"])
+    assert "MAC" in _refused(lambda: stub.Deliver(wrong, timeout=5), grpc.StatusCode.UNAUTHENTICATED)
+    submit = _envelope(scene, "event", _event(scene, "job.submit", 10**9, job_id=str(uuid.uuid4()), spec={}))
+    _refused(lambda: stub.Deliver(submit, timeout=5), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "replay" in _refused(lambda: stub.Deliver(submit, timeout=5), grpc.StatusCode.PERMISSION_DENIED)
+
+
 @pytest.mark.parametrize("body, words", [
     (b"[1, 2]", "must be a JSON object"),
     (b"[" * 200_000 + b"]" * 200_000, "nested deeper"),
