@@ -109,29 +109,29 @@ def _agree_on_reuse(ctx: Context, mine: list[Task], two_party: bool) -> Task | N
     return next((t for t in mine if str(t.job_id) in theirs), None)
 
 
-# Components that write a checkpoint each epoch and take it back as their "resume" input.
-CHECKPOINTED = {"hetero_lr"}
+# Components that write a checkpoint each epoch or tree and take it back as their "resume" input.
+CHECKPOINTED = {"hetero_lr": "epoch", "hetero_secureboost": "tree"}
 
 
 def checkpoint_dir(task: Task) -> Path:
     return Path(settings.ARTIFACT_DIR) / "checkpoints" / str(task.job_id) / task.node
 
 
-def _agree_on_checkpoint(ctx: Context, task: Task) -> dict | None:
-    """The latest epoch checkpointed at BOTH sites (a half-written or one-sided epoch is never used)."""
+def _agree_on_checkpoint(ctx: Context, task: Task, unit: str) -> dict | None:
+    """The latest epoch (or tree) checkpointed at BOTH sites (a half-written or one-sided one is never used)."""
     from engine.ml import model_io
 
     folder = checkpoint_dir(task) / task.role
-    mine = sorted(int(p.stem.split("-")[1]) for p in folder.glob("epoch-*.json")) if folder.exists() else []
+    mine = sorted(int(p.stem.split("-")[1]) for p in folder.glob(f"{unit}-*.json")) if folder.exists() else []
     cctx = ctx.sub("checkpoint")
     cctx.peer.send("offer", mine)
     theirs = cctx.peer.recv("offer")
     common = set(mine) & {e for e in theirs if isinstance(e, int)} if isinstance(theirs, list) else set()
     if not common:
         return None
-    epoch = max(common)
-    logging.getLogger("jobs.task").info("continuing from epoch %s, checkpointed at both sites", epoch)
-    return model_io.load(folder / f"epoch-{epoch:05d}.json")
+    number = max(common)
+    logging.getLogger("jobs.task").info("continuing from %s %s, checkpointed at both sites", unit, number)
+    return model_io.load(folder / f"{unit}-{number:05d}.json")
 
 
 def execute(task: Task, reporter: Callable[..., None] | None = None) -> Result:
@@ -161,7 +161,7 @@ def execute(task: Task, reporter: Callable[..., None] | None = None) -> Result:
         params = dict(node.params[task.role])
         if node.component.name in CHECKPOINTED:
             params["checkpoint_dir"] = str(checkpoint_dir(task))
-            resume = _agree_on_checkpoint(ctx, task) if task.attempt > 1 else None
+            resume = _agree_on_checkpoint(ctx, task, CHECKPOINTED[node.component.name]) if task.attempt > 1 else None
             if resume is not None:
                 inputs["resume"] = resume
         outputs = node.component.run(ctx, task.role, params, inputs)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import services
 from . import spec as specs
 from .models import Job, JobStatus, Task, TaskStatus
 
@@ -32,7 +33,7 @@ def advance_on_commit(job: Job) -> None:
 def advance(job_id) -> list[int]:
     """Queue every task of the job that can start now; returns their ids."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().select_related("project").filter(pk=job_id).first()
+        job = services.lock_job(job_id)
         if job is None or job.status != JobStatus.RUNNING:
             return []
         plan = specs.validate(job.spec, job.project, check_tables=False)
@@ -80,13 +81,12 @@ def advance_all() -> None:
 
 def watchdog() -> int:
     """Fail tasks whose worker vanished (no heartbeat) and jobs the partner never answered."""
-    from . import services
-
     stale = timezone.now() - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT)
     count = 0
     for task in Task.objects.filter(site=Task.OURS, status=TaskStatus.RUNNING, heartbeat_at__lt=stale).select_related("job"):
         with transaction.atomic():
-            task = Task.objects.select_for_update().get(pk=task.pk)
+            services.lock_job(task.job_id)
+            task = Task.objects.select_for_update(of=("self",)).select_related("job").get(pk=task.pk)
             if task.status != TaskStatus.RUNNING or task.heartbeat_at >= stale:
                 continue
             task.finish(TaskStatus.FAILED, retryable=True, error=_(
@@ -99,7 +99,7 @@ def watchdog() -> int:
     unanswered = timezone.now() - timedelta(seconds=settings.JOBS_ACCEPT_TIMEOUT)
     for job in Job.objects.filter(status=JobStatus.PENDING, updated_at__lt=unanswered).select_related("project"):
         with transaction.atomic():
-            job = Job.objects.select_for_update().get(pk=job.pk)
+            job = services.lock_job(job.pk)
             if job.status != JobStatus.PENDING:
                 continue
             since = timezone.localtime(job.updated_at).strftime("%H:%M")

@@ -26,6 +26,19 @@ from .models import Job, JobStatus, Task, TaskStatus
 CANCEL_PARTY = "cancel"  # the mailbox abort marker a local cancel leaves: wakes our own waits
 
 
+def lock_job(job_id) -> Job | None:
+    """Lock a job for a change, in the one order every job transaction takes — the partner's
+    row (which the inbox and the outbox lock), then the job, then its tasks — so a worker
+    finishing a task and the proxy applying the partner's news can never deadlock."""
+    from projects.models import Partner
+
+    partner_id = Job.objects.filter(pk=job_id).values_list("project__partner_id", flat=True).first()
+    if partner_id is None:
+        return None
+    Partner.objects.select_for_update().filter(pk=partner_id).first()
+    return Job.objects.select_for_update(of=("self",)).select_related("project", "project__partner").filter(pk=job_id).first()
+
+
 def visible_jobs(user):
     return Job.objects.filter(project__in=visible_projects(user)).select_related("project", "project__partner")
 
@@ -198,7 +211,7 @@ def approve(*, user, job: Job, request=None) -> Job:
     if not user.is_site_admin:
         raise PermissionDenied(_("Only site admins approve the partner's jobs."))
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
+        job = lock_job(job.pk)
         if job.status != JobStatus.APPROVAL:
             raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
         try:
@@ -215,7 +228,7 @@ def refuse(*, user, job: Job, reason: str = "", request=None) -> Job:
     if not user.is_site_admin:
         raise PermissionDenied(_("Only site admins refuse the partner's jobs."))
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
+        job = lock_job(job.pk)
         if job.status != JobStatus.APPROVAL:
             raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
         reason = reason.strip() or _("The partner's admin refused the job.")
@@ -232,7 +245,7 @@ def refuse(*, user, job: Job, reason: str = "", request=None) -> Job:
 def cancel(*, user, job: Job, request=None) -> Job:
     _require_writer(user, job.project)
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
+        job = lock_job(job.pk)
         if job.status not in JobStatus.active():
             raise ServiceError(_("Only a job that is still running can be cancelled."), code="wrong_state", status_code=409)
         reason = _("Cancelled by %(user)s at %(site)s.") % {"user": user.get_username(), "site": settings.SITE_NAME}
@@ -270,7 +283,10 @@ def stop_jobs(project, *, reason: str, table_id: str | None = None) -> int:
     """Stop the project's active jobs (those reading ``table_id``, when given): a revocation or a
     suspension ends the work it affects at once, at both sites."""
     stopped = 0
-    for job in Job.objects.select_for_update().filter(project=project, status__in=JobStatus.active()):
+    for job_id in Job.objects.filter(project=project, status__in=JobStatus.active()).values_list("pk", flat=True):
+        job = lock_job(job_id)
+        if job is None or job.status not in JobStatus.active():
+            continue
         if table_id is not None and table_id not in _tables_of(job):
             continue
         stop_job(job, reason=reason, party=settings.SITE_PARTY_ID)
@@ -296,7 +312,7 @@ def resume(*, user, job: Job, request=None) -> Job:
     if not job.project.is_active:
         raise ServiceError(_("Jobs run in an active project only."), code="wrong_state", status_code=409)
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
+        job = lock_job(job.pk)
         if job.status not in JobStatus.resumable():
             raise ServiceError(_("Only a failed or cancelled job can be resumed."), code="wrong_state", status_code=409)
         try:
@@ -315,7 +331,7 @@ def resume(*, user, job: Job, request=None) -> Job:
 def auto_resume(job_id) -> None:
     """A worker was lost: start the next attempt without anyone asking (from the checkpoints)."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().select_related("project").get(pk=job_id)
+        job = lock_job(job_id)
         if job.status != JobStatus.FAILED or not job.project.is_active:
             return
         plan = specs.validate(job.spec, job.project)

@@ -41,8 +41,8 @@ def log_path(task: Task) -> Path:
 class _Progress:
     """The engine's ``ctx.report`` → the task row (throttled), the browser and the partner."""
 
-    def __init__(self, task_id: int):
-        self.task_id = task_id
+    def __init__(self, task_id: int, job_id):
+        self.task_id, self.job_id = task_id, job_id
         self.series: dict[str, list] = {}
         self.last_write = self.last_relay = 0.0
         self.lock = threading.Lock()
@@ -64,12 +64,14 @@ class _Progress:
         if stage:
             fields["stage"] = str(stage)[:200]
         with transaction.atomic():
+            if relay:
+                services.lock_job(self.job_id)
             Task.objects.filter(pk=self.task_id, status=TaskStatus.RUNNING).update(**fields)
             if relay:
                 task = Task.objects.filter(pk=self.task_id).select_related("job__project__partner").first()
                 if task is not None and task.status == TaskStatus.RUNNING:
                     services.relay_task(task)
-        scheduler.push_job_id(Task.objects.filter(pk=self.task_id).values_list("job_id", flat=True).first())
+        scheduler.push_job_id(self.job_id)
 
 
 def _plain(value):
@@ -109,7 +111,10 @@ class _Heartbeat(threading.Thread):
 def _claim(task_id: int) -> Task | None:
     """Mark the task running, or say why it must not run."""
     with transaction.atomic():
-        task = Task.objects.select_for_update().select_related("job", "job__project", "job__project__partner").filter(
+        job_id = Task.objects.filter(pk=task_id).values_list("job_id", flat=True).first()
+        if job_id is not None:
+            services.lock_job(job_id)
+        task = Task.objects.select_for_update(of=("self",)).select_related("job", "job__project", "job__project__partner").filter(
             pk=task_id, site=Task.OURS).first()
         if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
             return None  # cancelled or finished meanwhile: a redelivery is harmless
@@ -183,7 +188,7 @@ def run_task(task_id: int) -> None:
     result, status, error = runner.Result(outputs={}, metrics={}), TaskStatus.SUCCEEDED, ""
     started = time.monotonic()
     try:
-        result = runner.execute(task, _Progress(task.pk))
+        result = runner.execute(task, _Progress(task.pk, task.job_id))
         if result.reused_from is not None:
             status = TaskStatus.REUSED
             tlog.info("reused the outputs of job %s (both sites still hold them)", result.reused_from.job_id)
@@ -209,7 +214,8 @@ def run_task(task_id: int) -> None:
 def _finish(task_id: int, status: str, error: str, result: runner.Result) -> None:
     outputs = result.outputs
     with transaction.atomic():
-        task = Task.objects.select_for_update().select_related("job", "job__project__partner").get(pk=task_id)
+        job = services.lock_job(Task.objects.filter(pk=task_id).values_list("job_id", flat=True).get())
+        task = Task.objects.select_for_update(of=("self",)).select_related("job", "job__project__partner").get(pk=task_id)
         if task.status != TaskStatus.RUNNING:
             return  # the watchdog already ended it
         task.outputs = outputs
@@ -228,6 +234,6 @@ def _finish(task_id: int, status: str, error: str, result: runner.Result) -> Non
                           "metrics": task.metrics["final"], "artifact_id": outputs["model"]},
             )
         services.relay_task(task)
-        job = Job.objects.select_for_update().get(pk=task.job_id)
+        job.refresh_from_db()
         services.refresh_status(job)
     scheduler.push_job_id(task.job_id)

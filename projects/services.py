@@ -36,6 +36,13 @@ POLICY_FIELDS = {
 }
 
 
+def _lock(project) -> Project:
+    """Lock the partner's row, then the project: the order the inbox and the outbox take, so an
+    admin's change and the partner's incoming event never deadlock."""
+    Partner.objects.select_for_update().filter(pk=project.partner_id).first()
+    return Project.objects.select_for_update().get(pk=project.pk)
+
+
 def _require_admin(user) -> None:
     if not user.is_site_admin:
         raise PermissionDenied(_("Only site admins can do this."))
@@ -109,7 +116,7 @@ def _sealed(token: bytes) -> str:
 def accept(*, user, project: Project, comment: str = "", request=None) -> Project:
     _require_admin(user)
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = _lock(project)
         if project.status != ProjectStatus.INVITED:
             raise ServiceError(_("Only a pending invitation can be accepted."), code="wrong_state", status_code=409)
         # The project's own token, issued by us; the acceptance itself is MAC'd under the
@@ -130,7 +137,7 @@ def accept(*, user, project: Project, comment: str = "", request=None) -> Projec
 def reject(*, user, project: Project, comment: str = "", request=None) -> Project:
     _require_admin(user)
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = _lock(project)
         if project.status != ProjectStatus.INVITED:
             raise ServiceError(_("Only a pending invitation can be rejected."), code="wrong_state", status_code=409)
         project.status, project.status_changed_by, project.decision_comment = ProjectStatus.REJECTED, settings.SITE_PARTY_ID, comment
@@ -143,7 +150,7 @@ def _change_status(*, user, project, allowed_from: set, to: str, event_type: str
                    check=None, change=None):
     _require_admin(user)
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = _lock(project)
         if project.status not in allowed_from:
             raise ServiceError(
                 _("The project is %(status)s: this cannot be done now.") % {"status": project.get_status_display()},
@@ -211,7 +218,7 @@ def revoke(*, user, project, comment: str = "", request=None):
 def rotate_token(*, user, project, request=None) -> Project:
     _require_admin(user)
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = _lock(project)
         if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
             raise ServiceError(_("Only an active or suspended project has a token to rotate."), code="wrong_state", status_code=409)
         if tokens.awaiting_confirmation(project):

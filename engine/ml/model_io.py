@@ -104,6 +104,28 @@ def save(document: dict, path: str | Path) -> Path:
     return path
 
 
+def write_checkpoint(directory: str | None, role: str, unit: str, number: int, document: dict) -> None:
+    """``<directory>/<role>/<unit>-<number>.json`` and ``latest.json``, each written atomically
+    (write, then rename), so a crash mid-write never leaves a truncated checkpoint."""
+    import os
+    import tempfile
+
+    if not directory:
+        return
+    folder = Path(directory) / role
+    folder.mkdir(parents=True, exist_ok=True)
+    data = dumps(document)
+    for name in (f"{unit}-{number:05d}.json", "latest.json"):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 def load(path: str | Path, **expect) -> dict:
     return loads(Path(path).read_bytes(), **expect)
 

@@ -165,6 +165,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = validate_redis_url(env_str("REDIS_URL"))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # Sites sharing one Redis keep their queues apart (and so do test runs).
+    if env_str("FEDWEB_BROKER_PREFIX"):
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": env_str("FEDWEB_BROKER_PREFIX") + ":"}
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }

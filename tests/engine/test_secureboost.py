@@ -471,3 +471,36 @@ def test_a_peer_that_breaks_the_protocol_is_reported_as_such():
 
     with pytest.raises(ProtocolError, match="fewer entries"):
         P.unpack_pairs([5], 8, 1, 3)
+
+
+def test_training_resumed_from_the_checkpoint_after_a_tree_grows_the_same_trees(cancer, cancer_run, tmp_path):
+    inputs = dict(guest_validate=cancer["guest_valid"], host_validate=cancer["host_valid"])
+    full = train(cancer["guest"], cancer["host"], checkpoint_dir=str(tmp_path / "ckpt"), **inputs, **CANCER_PARAMS)
+    assert resolved(full["guest"]["model"], full["host"]["model"]) == resolved(cancer_run["guest"]["model"],
+                                                                               cancer_run["host"]["model"])
+    assert "checkpoint_dir" not in full["guest"]["model"]["params"]  # a local path is not part of the model
+    checkpoints = {role: model_io.load(tmp_path / "ckpt" / role / "tree-00002.json") for role in ("guest", "host")}
+    resumed = run_local(
+        hetero_secureboost, {**SMALL_KEYS, **CANCER_PARAMS},
+        {"guest": {"data": cancer["guest"], "validate": cancer["guest_valid"], "resume": checkpoints["guest"]},
+         "host": {"data": cancer["host"], "validate": cancer["host_valid"], "resume": checkpoints["host"]}},
+        timeout=120)
+    assert resolved(resumed["guest"]["model"], resumed["host"]["model"]) == resolved(full["guest"]["model"],
+                                                                                     full["host"]["model"])
+    assert resumed["guest"]["metrics"]["history"] == full["guest"]["metrics"]["history"]
+    assert resumed["guest"]["model"]["sample_check"] == full["guest"]["model"]["sample_check"]
+
+
+def test_the_parties_must_resume_from_the_same_tree(cancer, tmp_path):
+    full = train(cancer["guest"], cancer["host"], checkpoint_dir=str(tmp_path), n_trees=3, max_depth=2)
+    assert full["guest"]["metrics"]["trees"] == 3
+    guest_ckpt = model_io.load(tmp_path / "guest" / "tree-00002.json")
+    host_ckpt = model_io.load(tmp_path / "host" / "tree-00001.json")
+    with pytest.raises(InvalidInput, match="same checkpoint"):
+        run_local(hetero_secureboost, {**SMALL_KEYS, "n_trees": 3, "max_depth": 2},
+                  {"guest": {"data": cancer["guest"], "resume": guest_ckpt},
+                   "host": {"data": cancer["host"], "resume": host_ckpt}}, timeout=60)
+    with pytest.raises(InvalidInput, match="other rows"):
+        run_local(hetero_secureboost, {**SMALL_KEYS, "n_trees": 3, "max_depth": 2},
+                  {"guest": {"data": cancer["guest"].iloc[::-1].reset_index(drop=True), "resume": guest_ckpt},
+                   "host": {"data": cancer["host"].iloc[::-1].reset_index(drop=True), "resume": host_ckpt}}, timeout=60)

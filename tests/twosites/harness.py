@@ -101,6 +101,8 @@ class Site:
             redis_url = _redis_for(index)
             if redis_url:
                 self.env["REDIS_URL"] = redis_url
+                # A worker left over from an earlier run must never take this run's tasks.
+                self.env["FEDWEB_BROKER_PREFIX"] = f"{party_id}-{os.getpid()}-{time.time_ns()}"
         self.web = self.proxy = self.worker = None
         self.token = None
 

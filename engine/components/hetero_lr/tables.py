@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,18 +64,4 @@ def read_party(
 
 def write_checkpoint(directory: str | None, role: str, epoch: int, document: dict[str, Any]) -> None:
     """``<directory>/<role>/epoch-<epoch>.json`` and ``latest.json``, each written atomically."""
-    if not directory:
-        return
-    folder = Path(directory) / role
-    folder.mkdir(parents=True, exist_ok=True)
-    data = model_io.dumps(document)
-    for name in (f"epoch-{epoch:05d}.json", "latest.json"):
-        # Write then rename, so a crash mid-write never leaves a truncated checkpoint.
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    model_io.write_checkpoint(directory, role, "epoch", epoch, document)

@@ -158,6 +158,10 @@ class SecureBoostParams(BaseModel):
         description="Tests only: accept Paillier keys below 2048 bits.")
     key_bits: int = Field(2048, ge=512, le=8192, multiple_of=2, title="Paillier key size (bits)",
                           description="Size of the guest's Paillier modulus; at least 2048.")
+    checkpoint_dir: str | None = Field(
+        None, title="Checkpoint directory",
+        description="Local directory (set per party, by the operator) where the training state after each tree "
+                    "is written as <dir>/<role>/tree-NNNNN.json and latest.json.")
 
     @field_validator("key_bits")
     @classmethod
@@ -202,6 +206,8 @@ hetero_secureboost = Component(
              "stopping.", optional=True),
         Port("transform", "model", "A fitted preprocessing model applied to the rows first (and stored with "
              "the model so that scoring applies it too).", optional=True),
+        Port("resume", "model", "This party's checkpoint (after some tree) to continue training from; the other "
+             "party must resume from the same tree.", optional=True),
     ],
     outputs=[
         Port("model", "model", "This party's half of the model."),

@@ -200,3 +200,64 @@ def host_routing(body: dict[str, Any], matrix: np.ndarray, split_ids: list[str])
         split = body["splits"][split_id]
         out[split_id] = T.goes_left(matrix[:, index[split["feature"]]], split["threshold"])
     return out
+
+
+# --- Checkpoints: the training state after each tree ------------------------------------
+
+def params_record(params: Any) -> dict[str, Any]:
+    """The training parameters kept in a model half (a local checkpoint path is not one)."""
+    record = params.model_dump(mode="json")
+    record.pop("checkpoint_dir", None)
+    return record
+
+
+def ids_sha256(ids: list[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for value in ids:
+        digest.update(value.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def write_checkpoint(params: Any, role: str, model_id: str, trees_done: int, state: dict[str, Any]) -> None:
+    """``<checkpoint_dir>/<role>/tree-NNNNN.json``: what this party needs to go on after that tree."""
+    if not params.checkpoint_dir:
+        return
+    document = model_io.build(component=COMPONENT, component_version=VERSION, role=role, model_id=model_id,
+                              params=params_record(params), body={"kind": "checkpoint", "trees_done": trees_done, **state})
+    model_io.write_checkpoint(params.checkpoint_dir, role, "tree", trees_done, document)
+
+
+def read_checkpoint(document: Any, role: str, ids: list[str], params: Any) -> dict[str, Any] | None:
+    """The body of this party's checkpoint given as the ``resume`` input, checked against the data."""
+    if document is None:
+        return None
+    if not isinstance(document, dict) or document.get("component") != COMPONENT or document.get("role") != role:
+        raise InvalidInput(f"the 'resume' input is not a {COMPONENT} {role} checkpoint", input="resume")
+    body = document.get("body") or {}
+    if body.get("kind") != "checkpoint" or not isinstance(body.get("trees_done"), int):
+        raise InvalidInput("the 'resume' input is a model, not a training checkpoint", input="resume")
+    if body.get("ids_sha256") != ids_sha256(ids):
+        raise InvalidInput("the checkpoint was made on other rows (different ids or order)", input="resume")
+    theirs = dict(document.get("params") or {})
+    mine = params_record(params)
+    for name in ("n_trees", "max_depth", "learning_rate", "min_child_weight", "l2", "min_split_gain", "subsample",
+                 "seed", "max_bins", "precision_bits", "early_stopping_rounds", "early_stopping_metric"):
+        if theirs.get(name) != mine.get(name):
+            raise InvalidInput(f"the checkpoint was made with {name}={theirs.get(name)!r}, not {mine.get(name)!r}",
+                               input="resume")
+    return {**body, "model_id": document.get("model_id")}
+
+
+def resume_point(state: dict[str, Any] | None, n_trees: int) -> int:
+    """The first tree still to grow (all of them when training had stopped)."""
+    if state is None:
+        return 0
+    return n_trees if state.get("stopped") else int(state["trees_done"])
+
+
+def check_same_resume(mine: int, theirs: Any) -> None:
+    if theirs != mine:
+        raise InvalidInput(f"this party continues after tree {mine}, the other after tree {theirs}: both must "
+                           "resume from the same checkpoint", input="resume")

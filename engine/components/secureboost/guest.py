@@ -31,8 +31,14 @@ from engine.components.secureboost.common import (
     as_frame,
     boost_params,
     check_guest_body,
+    check_same_resume,
     default_features,
+    ids_sha256,
+    params_record,
+    read_checkpoint,
     read_ids,
+    resume_point,
+    write_checkpoint,
 )
 from engine.crypto.paillier import EncryptedArray, generate_keypair
 from engine.errors import InvalidInput, InvalidParameters, ProtocolError
@@ -229,7 +235,9 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     public_key, private_key = generate_keypair(params.key_bits,
                                                insecure_allow_small_keys=params.insecure_allow_small_keys)
     layout = P.Layout.for_rows(bp.precision_bits, n)
-    model_id = uuid.uuid4().hex
+    resume = read_checkpoint(inputs.get("resume"), "guest", ids, params)
+    start = resume_point(resume, bp.n_trees)
+    model_id = resume["model_id"] if resume else uuid.uuid4().hex
     consistency = min(params.consistency_rows, n)
 
     setup = ctx.sub("setup")
@@ -238,11 +246,12 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         "protocol": P.PROTOCOL, "nonce": nonce, "model_id": model_id, "rows": n,
         "validate_rows": None if valid is None else len(valid[1]),
         "public_key": int(public_key.n), "layout": {"frac_bits": layout.frac_bits, "h_bits": layout.h_bits},
-        "n_trees": bp.n_trees, "max_depth": bp.max_depth, "consistency_rows": consistency,
+        "n_trees": bp.n_trees, "max_depth": bp.max_depth, "consistency_rows": consistency, "resume_tree": start,
     })
     theirs = setup.peer.recv("hello")
     P.expect(isinstance(theirs, dict) and theirs.get("protocol") == P.PROTOCOL,
              "the host does not run the same SecureBoost protocol")
+    check_same_resume(start, theirs.get("resume_tree"))
     if theirs.get("rows") != n:
         raise InvalidInput(f"the guest has {n} training rows but the host has {theirs.get('rows')}: "
                            "align both tables with psi first", input="data")
@@ -267,7 +276,17 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     work: dict[str, Any] = {"encryptions": 0, "decryptions": 0, "host_candidates": 0, "decrypt_s": 0.0}
     timing = {"encrypt_s": 0.0}
     best_margin = None  # training margins at the best tree count, with early stopping
+    if resume:
+        trees, history = resume["trees"], resume["history"]
+        sample_leaves = [np.asarray(leaves, dtype=np.int64) for leaves in resume["sample_leaves"]]
+        margin = np.asarray(resume["margin"], dtype=np.float64)
+        vmargin = None if resume["vmargin"] is None else np.asarray(resume["vmargin"], dtype=np.float64)
+        best_margin = None if resume["best_margin"] is None else np.asarray(resume["best_margin"], dtype=np.float64)
+        stopper.best_value, stopper.best_trees = resume["stopper"]["best_value"], resume["stopper"]["best_trees"]
+        work.update(resume["work"])
     for t, tctx in ctx.range("tree", bp.n_trees):
+        if t < start:
+            continue  # grown before the checkpoint we resume from
         ctx.report(fraction=t / bp.n_trees, stage=f"tree {t + 1} of {bp.n_trees}")
         g, h = T.gradients(y, margin)
         gq, hq = T.quantize(g, h, bp.precision_bits)
@@ -311,6 +330,13 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         ctx.report(fraction=(t + 1) / bp.n_trees, stage=f"tree {t + 1} of {bp.n_trees}",
                    metrics={k: v for k, v in record.items() if k != "tree" and isinstance(v, (int, float))})
         tctx.peer.send("next", {"stop": stop})
+        write_checkpoint(params, "guest", model_id, t + 1, {
+            "stopped": stop, "ids_sha256": ids_sha256(ids), "trees": trees, "history": history,
+            "sample_leaves": [leaves.tolist() for leaves in sample_leaves], "margin": margin.tolist(),
+            "vmargin": None if vmargin is None else vmargin.tolist(),
+            "best_margin": None if best_margin is None else best_margin.tolist(),
+            "stopper": {"best_value": stopper.best_value, "best_trees": stopper.best_trees}, "work": dict(work),
+        })
         if stop:
             break
     keep = stopper.best_trees if (valid is not None and bp.early_stopping_rounds > 0) else len(trees)
@@ -338,7 +364,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     check_guest_body(body)
     document = model_io.build(
         component=COMPONENT, component_version=VERSION, role="guest", model_id=model_id,
-        params=params.model_dump(mode="json"), body=body,
+        params=params_record(params), body=body,
         # Margins, not probabilities: a margin is base + leaf values, additions only, so it
         # is bit-identical on any machine, where exp() may differ in the last bit.
         sample_check={"ids": ids[:consistency], "scores": sample_margin.tolist(),

@@ -28,9 +28,15 @@ from engine.components.secureboost.common import (
     apply_transform,
     as_frame,
     check_host_body,
+    check_same_resume,
     default_features,
     host_routing,
+    ids_sha256,
+    params_record,
+    read_checkpoint,
     read_ids,
+    resume_point,
+    write_checkpoint,
 )
 from engine.crypto.paillier import EncryptedArray, PublicKey, bucket_sum, concatenate
 from engine.errors import InvalidInput
@@ -206,9 +212,11 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         valid = (read_ids(vframe, params.id_column, "validate"),
                  binned.codes_for(T.feature_matrix(vframe, binned.features, input="validate")))
 
+    resume = read_checkpoint(inputs.get("resume"), "host", ids, params)
+    start = resume_point(resume, params.n_trees)
     setup = ctx.sub("setup")
     nonce = os.urandom(32)
-    setup.peer.send("hello", {"protocol": P.PROTOCOL, "nonce": nonce, "rows": n,
+    setup.peer.send("hello", {"protocol": P.PROTOCOL, "nonce": nonce, "rows": n, "resume_tree": start,
                               "validate_rows": None if valid is None else len(valid[0])})
     hello = setup.peer.recv("hello")
     P.expect(isinstance(hello, dict) and hello.get("protocol") == P.PROTOCOL,
@@ -219,6 +227,9 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     if hello.get("validate_rows") != (None if valid is None else len(valid[0])):
         raise InvalidInput("the guest and the host must both give the 'validate' input, with the same rows",
                            input="validate")
+    check_same_resume(start, hello.get("resume_tree"))
+    if resume and hello.get("model_id") != resume["model_id"]:
+        raise InvalidInput("the guest resumes another training than this checkpoint's", input="resume")
     for name in ("n_trees", "max_depth"):
         P.expect(hello.get(name) == getattr(params, name),
                  f"the parties disagree on {name} ({hello.get(name)} at the guest, {getattr(params, name)} here)")
@@ -254,7 +265,12 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
                             "seconds": {"histograms": 0.0, "packing": 0.0, "rerandomize": 0.0}}
     trees_grown = 0
     used_ids: set[int] = set()  # candidate ids become split ids: never reuse one in a training
+    if resume:
+        splits, used_ids, trees_grown = resume["splits"], set(resume["used_ids"]), resume["trees_grown"]
+        work.update(resume["work"])
     for t, tctx in ctx.range("tree", params.n_trees):
+        if t < start:
+            continue  # grown before the checkpoint we resume from
         ctx.report(fraction=t / params.n_trees, stage=f"tree {t + 1} of {params.n_trees}")
         message = tctx.peer.recv("gradients")
         P.expect(isinstance(message, dict) and isinstance(message.get("ciphertexts"), BigIntArray),
@@ -292,6 +308,10 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
             tctx.peer.send("routes", routes)
         verdict = tctx.peer.recv("next")
         P.expect(isinstance(verdict, dict) and isinstance(verdict.get("stop"), bool), "next: malformed")
+        write_checkpoint(params, "host", hello.get("model_id") or "", t + 1, {
+            "stopped": verdict["stop"], "ids_sha256": ids_sha256(ids), "splits": splits,
+            "used_ids": sorted(used_ids), "trees_grown": trees_grown, "work": work,
+        })
         if verdict["stop"]:
             break
     final = ctx.sub("final").peer.recv("final")
@@ -318,7 +338,7 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     sample = T.feature_matrix(frame.iloc[:consistency], binned.features)
     document = model_io.build(
         component=COMPONENT, component_version=VERSION, role="host", model_id=hello.get("model_id") or uuid.uuid4().hex,
-        params=params.model_dump(mode="json"), body=body,
+        params=params_record(params), body=body,
         sample_check={"ids": sample_ids, "scores": _routing_bits(body, sample),
                       "what": "1.0 if the row goes left at the split, for each split (in split id order) "
                               "then each row"},
