@@ -46,6 +46,12 @@ def read_dataset(dataset_id: str, project) -> pd.DataFrame:
     return frame.drop(columns=ignored)
 
 
+def _upstream(job, source) -> Task | None:
+    """Our task that produced a node input: in this job, or in the earlier job it names."""
+    job_id = source.job if isinstance(source, specs.JobOutput) else job.pk
+    return Task.objects.filter(job_id=job_id, site=Task.OURS, node=source.node).first()
+
+
 def inputs_for(task: Task, node: specs.PlannedNode) -> dict[str, Any]:
     job = task.job
     inputs: dict[str, Any] = {}
@@ -56,8 +62,8 @@ def inputs_for(task: Task, node: specs.PlannedNode) -> dict[str, Any]:
         if isinstance(source, specs.TableInput):
             inputs[port.name] = read_dataset(source.by_role[task.role], job.project)
             continue
-        upstream = job.tasks.get(site=Task.OURS, node=source.node)
-        artifact_id = upstream.outputs.get(source.output)
+        upstream = _upstream(job, source)
+        artifact_id = (upstream.outputs or {}).get(source.output) if upstream is not None else None
         if artifact_id is None:
             if port.optional:
                 continue
@@ -83,7 +89,7 @@ def cache_key(task: Task, node: specs.PlannedNode) -> str:
                 sources[port] = {"dataset": source.by_role[task.role], "sha256": dataset.sha256 if dataset else "",
                                  "columns": dataset.columns if dataset else None}
         else:
-            upstream = task.job.tasks.filter(site=Task.OURS, node=source.node).first()
+            upstream = _upstream(task.job, source)
             if upstream is not None:
                 sources[port] = (upstream.outputs or {}).get(source.output)
     material = {"component": node.component.name, "version": node.component.version, "role": task.role,

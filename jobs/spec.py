@@ -63,12 +63,22 @@ class NodeInput:
 
 
 @dataclass
+class JobOutput:
+    """An output of a node of an earlier, finished job of the same project (a trained model,
+    the scaling it was trained with): both sites hold their own half of it."""
+
+    job: str
+    node: str
+    output: str
+
+
+@dataclass
 class PlannedNode:
     id: str
     component: Any  # engine.registry.Component
     roles: tuple[str, ...]
     params: dict[str, dict]  # role -> validated params (as a plain dict)
-    inputs: dict[str, TableInput | NodeInput]
+    inputs: dict[str, TableInput | NodeInput | JobOutput]
     upstream: set[str] = field(default_factory=set)
 
 
@@ -127,6 +137,8 @@ def validate(spec: Any, project, *, check_tables: bool = True) -> Plan:
             for port, source in planned.inputs.items():
                 if isinstance(source, TableInput):
                     _check_tables(planned.id, port, source, project, errors)
+                elif isinstance(source, JobOutput):
+                    _check_job_output(planned.id, port, planned, source, project, errors)
     if errors.items:
         raise SpecError(errors.items)
     return Plan(nodes=nodes, order=order)
@@ -189,8 +201,14 @@ def _inputs(planned: PlannedNode, raw: Any, nodes: dict[str, PlannedNode], error
         if port is None:
             errors.add(planned.id, f"inputs.{name}", f"{component.name} has no input {name!r} (inputs: {', '.join(ports)})")
             continue
-        if not isinstance(source, dict) or len(source) != 1 and set(source) != {"node", "output"}:
-            errors.add(planned.id, f"inputs.{name}", "an input is {\"table\": {...}} or {\"node\": ..., \"output\": ...}")
+        if not isinstance(source, dict) or len(source) != 1 and set(source) not in ({"node", "output"}, {"job", "node", "output"}):
+            errors.add(planned.id, f"inputs.{name}", "an input is {\"table\": {...}}, {\"node\": ..., \"output\": ...} "
+                                                     "or {\"job\": ..., \"node\": ..., \"output\": ...}")
+            continue
+        if "job" in source:
+            earlier = _job_output(planned, name, port, source, errors)
+            if earlier is not None:
+                planned.inputs[name] = earlier
             continue
         if "table" in source:
             tables = source["table"]
@@ -228,6 +246,45 @@ def _inputs(planned: PlannedNode, raw: Any, nodes: dict[str, PlannedNode], error
             if missing and not port.optional and not any(e["field"].startswith(f"inputs.{port.name}") and e["node"] == planned.id
                                                       for e in errors.items):
                 errors.add(planned.id, f"inputs.{port.name}", f"the {role} needs this input ({port.type})")
+
+
+def _job_output(planned: PlannedNode, name: str, port, source: dict, errors: _Errors) -> JobOutput | None:
+    """Check the shape here; that the job exists, finished, in this project, is checked with the tables."""
+    job, node, output = source.get("job"), source.get("node"), source.get("output")
+    if not all(isinstance(v, str) and v for v in (job, node, output)):
+        errors.add(planned.id, f"inputs.{name}", "name the earlier job, its node and the output")
+        return None
+    return JobOutput(job=job, node=node, output=output)
+
+
+def _check_job_output(node_id: str, port_name: str, planned: PlannedNode, source: JobOutput, project, errors: _Errors) -> None:
+    from .models import Job, JobStatus
+
+    where = f"inputs.{port_name}"
+    job = Job.objects.filter(pk=_uuid_or_none(source.job), project=project).first()
+    if job is None:
+        errors.add(node_id, f"{where}.job", "there is no such job in this project")
+        return
+    if job.status != JobStatus.SUCCEEDED:
+        errors.add(node_id, f"{where}.job", "that job did not succeed")
+        return
+    earlier = next((n for n in (job.spec or {}).get("nodes", []) if n.get("id") == source.node), None)
+    if earlier is None:
+        errors.add(node_id, f"{where}.node", f"that job has no node {source.node!r}")
+        return
+    try:
+        component = get_component(earlier["component"], earlier.get("version"))
+    except ComponentNotFound as exc:
+        errors.add(node_id, f"{where}.node", str(exc))
+        return
+    out = next((p for p in component.outputs if p.name == source.output), None)
+    port = next(p for p in planned.component.inputs if p.name == port_name)
+    if out is None or out.type != port.type:
+        errors.add(node_id, f"{where}.output", f"node {source.node!r} of that job has no {port.type} output {source.output!r}")
+        return
+    for role in planned.roles:
+        if port.applies_to(role) and not out.applies_to(role):
+            errors.add(node_id, where, f"the {role} holds no {source.output!r} of that node")
 
 
 def _order(nodes: dict[str, PlannedNode], errors: _Errors) -> list[str]:

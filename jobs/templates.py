@@ -37,13 +37,40 @@ TEMPLATES = {
                             {"n_trees": (10, "number of trees"), "max_depth": (3, "depth of each tree"),
                              "learning_rate": (0.3, "shrinkage"), "validation_fraction": (0.2, "share held out")}),
     "score": Template("score", _("Score a table with a model"),
-                      _("Align a new table with the partner's and score it with a trained model."),
-                      {"model_node": ("", "filled in by the scoring work")}),
+                      _("Align a new table with the partner's and score it with a model an earlier job trained "
+                        "(with the same preparation)."),
+                      {"model_job": ("", "the job that trained the model"),
+                       "reveal": ("both", "who learns the overlap of the new tables")}),
 }
 
 
 class TemplateError(ValueError):
     pass
+
+
+PREDICTORS = {"hetero_lr": "hetero_lr_predict", "hetero_secureboost": "hetero_secureboost_predict"}
+
+
+def _scoring_node(project, job_id: str, ids: dict) -> dict:
+    """Score the aligned rows with the model of an earlier job, prepared the way it was scored there."""
+    from .models import Job
+
+    job = Job.objects.filter(pk=job_id, project=project).first() if job_id else None
+    if job is None:
+        raise TemplateError("choose the job that trained the model")
+    nodes = {n["id"]: n for n in job.spec.get("nodes", [])}
+    trainer = next((n for n in nodes.values() if n["component"] in PREDICTORS), None)
+    if trainer is None:
+        raise TemplateError("that job trained no model")
+    inputs = {"model": {"job": str(job.pk), "node": trainer["id"], "output": "model"}, "data": {"node": "psi", "output": "data"}}
+    # The preparation its own scoring applied (the LR template's scaling), taken from the same job.
+    scoring = next((n for n in nodes.values() if n["component"] == PREDICTORS[trainer["component"]]), None)
+    transform = (scoring or {}).get("inputs", {}).get("transform")
+    if transform and "node" in transform:
+        inputs["transform"] = {"job": str(job.pk), "node": transform["node"], "output": transform["output"]}
+    guest = {**ids["guest"]}
+    return {"id": "score", "component": PREDICTORS[trainer["component"]], "inputs": inputs,
+            "params": {"common": {}, "guest": guest, "host": {**ids["host"]}}}
 
 
 def _columns(project, tables: dict[str, str]) -> dict[str, dict]:
@@ -96,7 +123,7 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
     if name == "psi":
         return {"format": FORMAT, "nodes": [psi]}
     if name == "score":
-        raise TemplateError("scoring a table with a model comes with the scoring work")
+        return {"format": FORMAT, "nodes": [psi, _scoring_node(project, opt["model_job"], ids)]}
     split = node("split", "split", {"data": out("psi", "data")},
                  common={"validation_fraction": opt["validation_fraction"]}, guest=label)
     nodes = [psi, split]

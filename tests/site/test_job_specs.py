@@ -58,10 +58,26 @@ def test_every_template_builds_a_spec_that_validates(project):
     assert lr.node("evaluation").roles == ("guest",)
 
 
-def test_the_scoring_template_exists_but_says_it_is_not_finished(project):
-    assert "score" in templates.TEMPLATES
-    with pytest.raises(templates.TemplateError, match="scoring"):
+def test_the_scoring_template_scores_with_the_model_and_preparation_of_a_finished_job(project, alice):
+    from jobs import services as job_services
+
+    with pytest.raises(templates.TemplateError, match="choose the job"):
         templates.build("score", project, our_table=project.ours, partner_table=project.theirs)
+    trained = job_services.create_job(user=alice, project=project, spec=_lr(project), name="LR")
+    spec = templates.build("score", project, our_table=project.ours, partner_table=project.theirs,
+                           options={"model_job": str(trained.pk)})
+    score = spec["nodes"][1]
+    assert score["component"] == "hetero_lr_predict"
+    assert score["inputs"]["model"] == {"job": str(trained.pk), "node": "lr", "output": "model"}
+    assert score["inputs"]["transform"] == {"job": str(trained.pk), "node": "scale", "output": "model"}
+    errors = _errors(spec, project)  # the training job has not succeeded yet
+    assert errors[0]["field"] == "inputs.model.job" and "did not succeed" in errors[0]["message"]
+    Job.objects.filter(pk=trained.pk).update(status=JobStatus.SUCCEEDED)
+    assert specs.validate(spec, project).node("score").inputs["model"].node == "lr"
+    spec["nodes"][1]["inputs"]["model"]["output"] = "metrics"
+    assert "no model output" in _errors(spec, project)[0]["message"]
+    spec["nodes"][1]["inputs"]["model"] = {"job": str(uuid.uuid4()), "node": "lr", "output": "model"}
+    assert "no such job" in _errors(spec, project)[0]["message"]
 
 
 def test_an_unknown_component_is_refused_naming_the_node(project):

@@ -295,3 +295,16 @@ def test_a_partner_that_vanishes_mid_job_fails_it_at_both_sites_saying_since_whe
     assert "did not answer since" in ours["error"] or "did not answer in time" in ours["error"], ours["error"]
     theirs = _finished(telco, job["id"], 120)
     assert theirs["status"] == "failed" and theirs["error"] == ours["error"]
+
+
+def test_a_new_table_is_scored_with_the_model_a_finished_job_trained(scene):
+    bank, telco = scene["bank"], scene["telco"]
+    trained = _job(scene, "lr", {"max_epochs": 3}, name="To score with")
+    assert _finished(bank, trained["id"], 600)["status"] == "succeeded"
+    scoring = _job(scene, "score", {"model_job": trained["id"]}, name="Scoring")
+    ours, theirs = _finished(bank, scoring["id"], 300), _finished(telco, scoring["id"], 300)
+    assert ours["status"] == theirs["status"] == "succeeded", (ours["error"], theirs["error"])
+    text, _disposition = _download(bank, f"/api/jobs/{scoring['id']}/nodes/score/download/?port=predictions")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == len(set(scene["guest"]["id"]) & set(scene["host"]["id"]))
+    assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
