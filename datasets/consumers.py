@@ -4,8 +4,7 @@ The database is the truth; a push is only a hint to re-read it. A client that
 connects late receives the current status at once, so it never misses the end.
 """
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from fedweb.live import WatchConsumer
 
 from .models import Dataset
 
@@ -24,30 +23,15 @@ def status_payload(dataset: Dataset) -> dict:
     }
 
 
-class DatasetStatusConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        dataset_id = self.scope["url_route"]["kwargs"]["dataset_id"]
-        payload = await self._current(user, dataset_id)
-        if payload is None:
-            await self.close(code=4404)  # same answer whether it is missing or not visible
-            return
-        self.group = group_name(dataset_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        await self.send_json(payload)
+class DatasetStatusConsumer(WatchConsumer):
+    url_kwarg = "dataset_id"
 
-    async def disconnect(self, code):
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+    def group_for(self, object_id) -> str:
+        return group_name(object_id)
+
+    def current(self, user, object_id):
+        dataset = Dataset.objects.visible_to(user).filter(pk=object_id).first()
+        return status_payload(dataset) if dataset else None
 
     async def dataset_status(self, event):
         await self.send_json(event)
-
-    @database_sync_to_async
-    def _current(self, user, dataset_id):
-        dataset = Dataset.objects.visible_to(user).filter(pk=dataset_id).first()
-        return status_payload(dataset) if dataset else None

@@ -1,0 +1,43 @@
+"""Live updates over WebSockets: the one consumer shape every watched object uses.
+
+The database is the truth; a push is only a hint to re-read it. A client that connects
+(or reconnects) late receives the object's current state at once, so it never misses the
+end. Anonymous users are closed with 4401; an object that is missing or that the user may
+not see with 4404 — the same answer, so nobody learns what exists.
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+
+class WatchConsumer(AsyncJsonWebsocketConsumer):
+    """Subclasses name the URL argument and say how to find the group and the current state;
+    they add one handler named after the pushed event type, which forwards it."""
+
+    url_kwarg = ""
+
+    def group_for(self, object_id) -> str:
+        raise NotImplementedError
+
+    def current(self, user, object_id) -> dict | None:
+        """The object's state for ``user``, or None if missing or not visible (runs in a thread)."""
+        raise NotImplementedError
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        object_id = self.scope["url_route"]["kwargs"][self.url_kwarg]
+        payload = await database_sync_to_async(self.current)(user, object_id)
+        if payload is None:
+            await self.close(code=4404)
+            return
+        self.group = self.group_for(object_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(payload)
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
