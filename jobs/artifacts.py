@@ -89,24 +89,32 @@ def _intact(path: Path, digest: str) -> bool:
         return False
 
 
-def exists(artifact_id: str) -> bool:
-    """Whether the artifact's file is on disk and still has its content."""
-    artifact = Artifact.objects.filter(pk=artifact_id).first()
-    return artifact is not None and _intact(path_of(artifact.id, artifact.kind), artifact.id)
-
-
-def load(artifact_id: str) -> Any:
-    """The artifact's value: a DataFrame, a model dict or a metrics dict."""
+def _verified(artifact_id: str) -> tuple[Artifact, bytes]:
+    """The artifact's row and bytes, or ArtifactMissing saying what is wrong."""
     artifact = Artifact.objects.filter(pk=artifact_id).first()
     if artifact is None:
         raise ArtifactMissing(f"artifact {artifact_id[:12]} is not known here")
-    path = path_of(artifact.id, artifact.kind)
     try:
-        data = path.read_bytes()
+        data = path_of(artifact.id, artifact.kind).read_bytes()
     except FileNotFoundError:
         raise ArtifactMissing(f"artifact {artifact_id[:12]} is missing from the artifact store") from None
     if hashlib.sha256(data).hexdigest() != artifact.id:
         raise ArtifactMissing(f"artifact {artifact_id[:12]} was changed on disk")
+    return artifact, data
+
+
+def exists(artifact_id: str) -> bool:
+    """Whether the artifact's file is on disk and still has its content."""
+    try:
+        _verified(artifact_id)
+    except ArtifactMissing:
+        return False
+    return True
+
+
+def load(artifact_id: str) -> Any:
+    """The artifact's value: a DataFrame, a model dict or a metrics dict."""
+    artifact, data = _verified(artifact_id)
     if artifact.kind == "table":
         import io
 

@@ -43,15 +43,6 @@ def visible_jobs(user):
     return Job.objects.filter(project__in=visible_projects(user)).select_related("project", "project__partner")
 
 
-def get_visible(user, job_id) -> Job:
-    job = visible_jobs(user).filter(pk=job_id).first()
-    if job is None:
-        from django.http import Http404
-
-        raise Http404
-    return job
-
-
 def _require_writer(user, project) -> None:
     if not user.can_write:
         raise PermissionDenied(_("Viewers cannot run or change jobs."))
@@ -98,17 +89,17 @@ def _open_sessions(job: Job, plan: specs.Plan, *, nodes=None, psi_checked: bool 
         )
 
 
-def _check_psi_policies(job: Job, plan: specs.Plan) -> None:
+def _check_psi_policies(project, plan: specs.Plan) -> None:
     """Our PSI policy for each of our tables a PSI node reads (raises SessionRefused)."""
-    mine = specs.our_role(job.project)
+    mine = specs.our_role(project)
     theirs = "host" if mine == "guest" else "guest"
     for node in plan.nodes.values():
         if node.component.name != "psi":
             continue
         source = node.inputs["data"]
         table = ProjectTable.objects.live().select_related("dataset").filter(
-            project=job.project, dataset_id=source.by_role[mine]).first()
-        remote = RemoteTable.objects.filter(project=job.project, table_id=source.by_role[theirs]).first()
+            project=project, dataset_id=source.by_role[mine]).first()
+        remote = RemoteTable.objects.filter(project=project, table_id=source.by_role[theirs]).first()
         reveal = node.params[mine].get("reveal", "both")
         wants = reveal == "both" if mine == "guest" else reveal in ("both", "guest")  # does the partner learn rows?
         try:
@@ -137,7 +128,7 @@ def create_job(*, user, project, spec: dict, name: str = "", template: str = "",
     except specs.SpecError as exc:
         raise _spec_error(exc) from None
     try:
-        _check_psi_policies_for_us(project, plan, spec)
+        _check_psi_policies(project, plan)
     except SessionRefused as exc:
         raise ServiceError(_("This site's PSI rules refuse the job: %(reason)s") % {"reason": exc.reason},
                            code="psi_policy", status_code=409) from None
@@ -156,11 +147,6 @@ def create_job(*, user, project, spec: dict, name: str = "", template: str = "",
     return job
 
 
-def _check_psi_policies_for_us(project, plan, spec) -> None:
-    job = Job(project=project, spec=spec)  # unsaved: only for the policy check
-    _check_psi_policies(job, plan)
-
-
 # --- The partner's job arrives -------------------------------------------------------------
 
 def receive_job(*, partner, project, payload: dict) -> Job:
@@ -177,7 +163,7 @@ def receive_job(*, partner, project, payload: dict) -> Job:
         job.rerun_of = Job.objects.filter(pk=rerun, project=project).first()
     try:
         plan = specs.validate(spec, project)
-        _check_psi_policies(job, plan)
+        _check_psi_policies(job.project, plan)
     except (specs.SpecError, SessionRefused) as exc:
         reason = str(exc) if isinstance(exc, specs.SpecError) else exc.reason
         job.status, job.error, job.finished_at = JobStatus.REFUSED, reason, timezone.now()
@@ -216,7 +202,7 @@ def approve(*, user, job: Job, request=None) -> Job:
             raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
         try:
             plan = specs.validate(job.spec, job.project)  # our authorisations may have changed since
-            _check_psi_policies(job, plan)
+            _check_psi_policies(job.project, plan)
         except (specs.SpecError, SessionRefused) as exc:
             raise ServiceError(_("The job can no longer run here: %(reason)s") % {"reason": exc}, code="invalid_spec",
                                status_code=409) from None
@@ -316,15 +302,9 @@ def resume(*, user, job: Job, request=None) -> Job:
         if job.status not in JobStatus.resumable():
             raise ServiceError(_("Only a failed or cancelled job can be resumed."), code="wrong_state", status_code=409)
         try:
-            plan = specs.validate(job.spec, job.project)
+            _next_attempt(job, user=user, request=request)
         except specs.SpecError as exc:
             raise _spec_error(exc) from None
-        nodes = _restart(job)
-        _open_sessions(job, plan, nodes=nodes)
-        job.status = JobStatus.PENDING
-        job.save()
-        _announce_job(job, "job.resume", {"attempt": job.attempt}, user=user, request=request, action="job_resume",
-                      details={"attempt": job.attempt, "nodes": sorted(nodes)})
     return job
 
 
@@ -334,13 +314,19 @@ def auto_resume(job_id) -> None:
         job = lock_job(job_id)
         if job.status != JobStatus.FAILED or not job.project.is_active:
             return
-        plan = specs.validate(job.spec, job.project)
-        nodes = _restart(job)
-        _open_sessions(job, plan, nodes=nodes)
-        job.status = JobStatus.PENDING
-        job.save()
-        _announce_job(job, "job.resume", {"attempt": job.attempt}, action="job_resume",
-                      details={"attempt": job.attempt, "nodes": sorted(nodes), "automatic": True})
+        _next_attempt(job, automatic=True)
+
+
+def _next_attempt(job: Job, *, user=None, request=None, automatic: bool = False) -> None:
+    """The initiator's side of a resume: a new attempt here, then ask the partner for its own."""
+    plan = specs.validate(job.spec, job.project)
+    nodes = _restart(job)
+    _open_sessions(job, plan, nodes=nodes)
+    job.status = JobStatus.PENDING
+    job.save()
+    details = {"attempt": job.attempt, "nodes": sorted(nodes), **({"automatic": True} if automatic else {})}
+    _announce_job(job, "job.resume", {"attempt": job.attempt}, user=user, request=request, action="job_resume",
+                  details=details)
 
 
 def _restart(job: Job) -> set[str]:
@@ -367,7 +353,7 @@ def accept_resume(job: Job, attempt: int) -> None:
     if attempt != job.attempt + 1:
         raise ValueError(f"attempt {attempt} does not follow {job.attempt}")
     nodes = _restart(job)
-    _check_psi_policies(job, plan)
+    _check_psi_policies(job.project, plan)
     _open_sessions(job, plan, nodes=nodes, psi_checked=True)
     job.status, job.accepted_at = JobStatus.RUNNING, timezone.now()
     job.save()

@@ -340,9 +340,3 @@ def _uuid_or_none(value: str):
     except (ValueError, TypeError, AttributeError):
         return None
 
-
-def our_tables(plan: Plan, project) -> list[str]:
-    """The dataset ids of ours that the job reads."""
-    mine = our_role(project)
-    return sorted({src.by_role[mine] for node in plan.nodes.values() for src in node.inputs.values()
-                   if isinstance(src, TableInput) and mine in src.by_role})

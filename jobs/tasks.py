@@ -207,8 +207,7 @@ def run_task(task_id: int) -> None:
         log.exception("could not record the end of task %s", task.pk)
         _finish(task.pk, TaskStatus.FAILED, _("The task finished but its results could not be recorded; the site's log "
                                               "has the details."), runner.Result(outputs={}, metrics={}))
-    scheduler.advance(task.job_id)
-    scheduler.advance_all()
+    scheduler.advance_all()  # this job's next tasks, and any a freed slot now allows
 
 
 def _finish(task_id: int, status: str, error: str, result: runner.Result) -> None:
