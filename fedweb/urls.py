@@ -32,7 +32,7 @@ urlpatterns = [
     path("datasets/", include("datasets.urls")),
     path("projects/", project_views.project_list, name="projects"),
     path("projects/", include("projects.urls")),
-    path("jobs/", ui.jobs, name="jobs"),
+    path("jobs/", include("jobs.urls")),
     path("models/", ui.models, name="models"),
     path("partners/", project_views.partner_list, name="partners"),
     path("partners/", include("projects.partner_urls")),

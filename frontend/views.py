@@ -20,10 +20,6 @@ def placeholder(title, coming):
     return view
 
 
-jobs = placeholder(
-    _("Jobs"),
-    _("Jobs will list every intersection, training and scoring run, with live progress and results."),
-)
 models = placeholder(
     _("Models"),
     _("Trained models will appear here, to compare, publish, and use for batch or online scoring."),

@@ -73,6 +73,7 @@ class Job(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by_name = models.CharField(max_length=150, blank=True)  # the initiator's user, as the partner saw it
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    sweep = models.ForeignKey("Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
     attempt = models.PositiveIntegerField(default=1)  # grows with each resume
     error = models.TextField(blank=True)  # plain words, the same at both sites
@@ -103,6 +104,26 @@ class Job(models.Model):
         if error and not self.error:
             self.error, self.failed_party, self.failed_node = error[:4000], party, node
         self.finished_at = timezone.now()
+
+
+class Sweep(models.Model):
+    """One job per value of a parameter (or per pair of values of two), started together from one job;
+    the nodes upstream of the parameter are computed once and reused by the others."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="sweeps")
+    base_job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    # [{"node": "lr", "param": "learning_rate", "values": [0.05, 0.1, 0.2]}, ...] (one or two axes)
+    axes = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Task(models.Model):

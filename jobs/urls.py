@@ -1,0 +1,12 @@
+"""Job pages under /jobs/ (the new-job form lives under its project: /projects/<id>/jobs/new/)."""
+
+from django.urls import path
+
+from .views import lists, pages
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("", lists.job_list, name="list"),
+    path("<uuid:pk>/", pages.job_detail, name="detail"),
+]

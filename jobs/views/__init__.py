@@ -1,0 +1,1 @@
+"""Browser pages for jobs: lists (``lists``), and one job's pages, forms and actions (``pages``)."""

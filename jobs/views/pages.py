@@ -1,0 +1,13 @@
+"""One job in the browser: the new-job form, the job page, its actions, rerun and sweep. Thin: each view
+parses a form and calls one service."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, render
+
+from ..services import visible_jobs
+
+
+@login_required
+def job_detail(request, pk):
+    job = get_object_or_404(visible_jobs(request.user).select_related("project"), pk=pk)
+    return render(request, "jobs/detail.html", {"job": job})
