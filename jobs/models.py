@@ -76,6 +76,7 @@ class Job(models.Model):
     sweep = models.ForeignKey("Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
     attempt = models.PositiveIntegerField(default=1)  # grows with each resume
+    estimate_seconds = models.FloatField(null=True, blank=True)  # at creation, from jobs/estimate.py
     error = models.TextField(blank=True)  # plain words, the same at both sites
     failed_party = models.CharField(max_length=63, blank=True)
     failed_node = models.CharField(max_length=32, blank=True)

@@ -9,4 +9,6 @@ app_name = "jobs"
 urlpatterns = [
     path("", lists.job_list, name="list"),
     path("<uuid:pk>/", pages.job_detail, name="detail"),
+    path("<uuid:pk>/nodes/<slug:node>/log/", pages.node_log, name="log"),
+    path("<uuid:pk>/nodes/<slug:node>/download/", pages.node_download, name="download"),
 ]

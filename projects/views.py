@@ -22,6 +22,8 @@ from datasets.views import _service_call
 from fedweb.api.errors import ServiceError
 from fedweb.proxy import pki
 
+from jobs.services import visible_jobs
+
 from . import membership, pairing, services
 from .forms import AuthoriseForm, BundleExportForm, BundleImportForm, CommentForm, PolicyForm, ProjectForm
 from .models import Partner, ProjectStatus
@@ -180,6 +182,8 @@ def _detail_page(request, project, *, authorise_form=None, policy_forms=None, me
         "site_party": settings.SITE_PARTY_ID,
         "policy_names": list(services.POLICY_FIELDS),
         "members": membership.members_of(project),
+        "project_jobs": visible_jobs(request.user).filter(project=project).select_related("created_by")[:20],
+        "can_start_jobs": request.user.can_write and project.is_active,
     }
     if admin:
         context["member_form"] = member_form or MemberForm(project=project)
