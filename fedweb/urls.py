@@ -8,6 +8,7 @@ from fedweb.accounts import views as account_views
 from fedweb.audit import views as audit_views
 from fedweb.health import healthz
 from frontend import views as ui
+from jobs.views import pages as job_pages
 from projects import views as project_views
 
 audit_patterns = (
@@ -31,6 +32,8 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", account_views.token_revoke, name="token_revoke"),
     path("datasets/", include("datasets.urls")),
     path("projects/", project_views.project_list, name="projects"),
+    path("projects/<uuid:pk>/jobs/new/", job_pages.job_new, name="job_new"),
+    path("projects/<uuid:pk>/jobs/preview/", job_pages.job_preview, name="job_preview"),
     path("projects/", include("projects.urls")),
     path("jobs/", include("jobs.urls")),
     path("models/", ui.models, name="models"),

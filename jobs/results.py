@@ -60,7 +60,7 @@ def task_log(job: Job, node: str, attempt: int | None = None) -> str:
     return "\n".join(parts)
 
 
-def rerun(*, user, job: Job, changes: dict, request=None) -> Job:
+def rerun(*, user, job: Job, changes: dict, request=None, name: str | None = None) -> Job:
     """A new job with the same spec but ``changes`` ({node: {"common"|"guest"|"host": {param: value}}});
     nodes whose inputs and parameters did not change are reused from this one."""
     spec = copy.deepcopy(job.spec)
@@ -73,5 +73,5 @@ def rerun(*, user, job: Job, changes: dict, request=None) -> Job:
             if not isinstance(values, dict):
                 raise ServiceError(_("Changes are given per node and role."), details={node_id: ["Not an object."]})
             params.setdefault(scope, {}).update(values)
-    return services.create_job(user=user, project=job.project, spec=spec, name=job.name, template=job.template,
+    return services.create_job(user=user, project=job.project, spec=spec, name=name or job.name, template=job.template,
                                rerun_of=job, request=request)

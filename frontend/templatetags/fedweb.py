@@ -25,3 +25,22 @@ def column_use(column):
     if role in ("id", "label", "ignored"):
         return role
     return column.get("type") or "ignored"
+
+
+@register.filter
+def duration(seconds):
+    """A run time in the user's language: "45 s", "3 min", "1 h 20 min"; empty when unknown."""
+    from django.utils.translation import gettext as _
+
+    if seconds is None or seconds == "":
+        return ""
+    try:
+        total = max(0, round(float(seconds)))
+    except (TypeError, ValueError):
+        return ""
+    if total < 60:
+        return _("%(s)d s") % {"s": total}
+    minutes = round(total / 60)
+    if minutes < 60:
+        return _("%(m)d min") % {"m": minutes}
+    return _("%(h)d h %(m)d min") % {"h": minutes // 60, "m": minutes % 60}
