@@ -6,10 +6,14 @@ from django.utils.translation import gettext_lazy as _
 
 from datasets.services import visible_datasets
 
+from . import dashboard
+
 
 @login_required
 def home(request):
-    return render(request, "frontend/home.html", {"dataset_count": visible_datasets(request.user).count()})
+    return render(request, "frontend/home.html", {
+        "board": dashboard.for_user(request.user), "dataset_count": visible_datasets(request.user).count(),
+    })
 
 
 def placeholder(title, coming):
