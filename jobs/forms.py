@@ -143,6 +143,9 @@ class PipelineForm:
         if job:
             initial["our_table"], initial["partner_table"] = pipelines.tables_of(job.spec, project)
             initial["pause_after_psi"] = "psi" in (job.spec.get("pause_after") or [])
+        else:  # the usual case is one table each side: chosen already
+            initial["our_table"] = ours[0][0] if ours else None
+            initial["partner_table"] = theirs[0][0] if theirs else None
         self.head = _HeadForm(data, initial=initial, ours=ours, theirs=theirs, template=template, project=project,
                               locked=self.retune)
         self.steps = []
