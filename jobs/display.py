@@ -4,10 +4,9 @@ and which buttons this user may press."""
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import estimate, graph, pipelines, services
+from . import estimate, graph, listing, pipelines, services
 from .models import Job, JobStatus, Task, TaskStatus
 
 
@@ -99,12 +98,6 @@ STATE_CLASS = {TaskStatus.WAITING: "waiting", TaskStatus.QUEUED: "queued", TaskS
                TaskStatus.CANCELLED: "cancelled"}
 
 
-def _elapsed(job: Job) -> float | None:
-    start = job.accepted_at or job.created_at
-    end = job.finished_at or timezone.now()
-    return (end - start).total_seconds() if start else None
-
-
 def _tables_used(job: Job) -> list[str]:
     """Names of this site's tables the job reads (what the partner's admin approves)."""
     from datasets.models import Dataset
@@ -144,7 +137,7 @@ def job_page(job: Job, user) -> dict:
     psi = by_node.get("psi", {}).get("ours")
     return {
         "job": job, "project": job.project, "graph": layout, "nodes": list(by_node.values()),
-        "estimate": est, "elapsed": _elapsed(job), "titles": titles, "state_class": STATE_CLASS,
+        "estimate": est, "elapsed": listing.job_seconds(job), "titles": titles, "state_class": STATE_CLASS,
         "started_by": job.created_by_name or (job.created_by.get_username() if job.created_by else ""),
         "psi_metrics": (psi.metrics or {}).get("final", {}) if psi else {},
         "tables_used": _tables_used(job),

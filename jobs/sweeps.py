@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from fedweb.api.errors import ServiceError
 from fedweb.audit.services import record
 
-from . import results
+from . import listing, results
 from .models import Job, JobStatus, Sweep, Task
 
 MAX_JOBS = 12  # a sweep is a comparison, not a search: more values than this belong in separate sweeps
@@ -25,13 +25,8 @@ MAX_JOBS = 12  # a sweep is a comparison, not a search: more values than this be
 def metrics_of(job: Job) -> dict:
     """The job's headline figures at this site: validation AUC and KS from its evaluation, if any."""
     task = next((t for t in job.tasks.all() if t.site == Task.OURS and t.component == "evaluation"), None)
-    report = ((task.metrics or {}).get("final") or {}).get("data") or {} if task else {}
-    return {name: report.get(name) for name in ("auc", "ks") if report.get(name) is not None}
-
-
-def duration(job: Job) -> float | None:
-    start = job.accepted_at or job.created_at
-    return (job.finished_at - start).total_seconds() if job.finished_at and start else None
+    report = listing.evaluation_report((task.metrics or {}).get("final")) if task else None
+    return {name: report.get(name) for name in ("auc", "ks") if (report or {}).get(name) is not None}
 
 
 def create(*, user, job: Job, axes: list[dict], request=None) -> Sweep:
@@ -70,7 +65,7 @@ def comparison(sweep: Sweep) -> list[dict]:
         for axis in sweep.axes:
             node = next((n for n in job.spec.get("nodes", []) if n.get("id") == axis["node"]), {})
             values.append(((node.get("params") or {}).get("common") or {}).get(axis["param"]))
-        rows.append({"job": job, "values": values, "metrics": metrics_of(job), "seconds": duration(job),
+        rows.append({"job": job, "values": values, "metrics": metrics_of(job), "seconds": listing.job_seconds(job) if job.finished_at else None,
                      "best": False})
     scored = [r for r in rows if r["metrics"].get("auc") is not None]
     if scored:

@@ -29,18 +29,10 @@ def column_use(column):
 
 @register.filter
 def duration(seconds):
-    """A run time in the user's language: "45 s", "3 min", "1 h 20 min"; empty when unknown."""
-    from django.utils.translation import gettext as _
+    """A run time in the user's language: "45 s", "3 min", "1 h 05 min"; empty when unknown."""
+    from jobs.listing import duration_words
 
-    if seconds is None or seconds == "":
-        return ""
     try:
-        total = max(0, round(float(seconds)))
+        return duration_words(None if seconds in (None, "") else float(seconds))
     except (TypeError, ValueError):
         return ""
-    if total < 60:
-        return _("%(s)d s") % {"s": total}
-    minutes = round(total / 60)
-    if minutes < 60:
-        return _("%(m)d min") % {"m": minutes}
-    return _("%(h)d h %(m)d min") % {"h": minutes // 60, "m": minutes % 60}
