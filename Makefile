@@ -8,13 +8,14 @@ REF_STAMP := $(REF_VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8000
 
-.PHONY: help venv test demo bench bench-jobs check schema clean-demo
+.PHONY: help venv test demo bench bench-jobs check schema clean-demo messages
 
 help:
 	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
 	@echo "make bench-jobs  run only the jobs-between-two-sites benchmark (its section of docs/benchmarks.md)"
+	@echo "make messages  collect the pages' texts into locale/zh_Hans/LC_MESSAGES/django.po and compile it"
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +53,13 @@ bench: $(STAMP) $(REF_STAMP)
 # The jobs layer between two real sites (part of `make bench`); rewrites its own section of docs/benchmarks.md.
 bench-jobs: $(STAMP)
 	$(PY) -m benchmarks jobs
+
+# Translations (needs GNU gettext). The engine's texts are listed first (fedweb/i18n/engine_text.py),
+# then every text goes into the .po, then the .mo is compiled; both are committed. File-only
+# locations keep the .po's diff small when code moves.
+MESSAGES_IGNORE := --ignore=.venv --ignore=.venv-ref --ignore=var --ignore=node_modules --ignore=tests \
+	--ignore=benchmarks --ignore=docs --ignore=docker --ignore=frontend/static/vendor
+messages: $(STAMP)
+	$(PY) manage.py engine_strings
+	$(PY) manage.py makemessages -l zh_Hans --no-obsolete --add-location=file $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages -l zh_Hans $(MESSAGES_IGNORE)

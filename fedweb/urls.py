@@ -28,6 +28,7 @@ urlpatterns = [
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("language/", account_views.language, name="language"),
     path("tokens/", account_views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", account_views.token_revoke, name="token_revoke"),
     path("datasets/", include("datasets.urls")),

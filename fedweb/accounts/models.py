@@ -1,5 +1,6 @@
 """A site's users. The role decides what a user may do on this site."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +14,8 @@ class Role(models.TextChoices):
 
 class User(AbstractUser):
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.ANALYST)
+    # Empty until the user picks one: until then the pages follow the browser's language.
+    language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, blank=True, default="")
 
     @property
     def is_site_admin(self) -> bool:

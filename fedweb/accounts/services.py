@@ -1,5 +1,6 @@
 """User management: only site admins create users or change roles."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -35,3 +36,12 @@ def update_user(*, by, request=None, user, role: str, is_active: bool):
             details={"before": before, "after": {"role": role, "is_active": is_active}},
         )
     return user
+
+
+def set_language(*, user, language: str) -> None:
+    """Remember the language the user reads the pages in (one of settings.LANGUAGES)."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown language {language!r}")
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])

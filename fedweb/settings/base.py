@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "fedweb.audit",
     "fedweb.api",
     "fedweb.proxy",
+    "fedweb.i18n",
     "datasets",
     "projects",
     "jobs",
@@ -121,6 +122,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a signed-in user's own choice overrides what LocaleMiddleware read.
+    "fedweb.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -146,6 +149,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context.site",
@@ -236,6 +240,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 LANGUAGE_CODE = env_str("FEDWEB_LANGUAGE", "en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates as Chinese users read them in business software (2026-12-03 08:15), not 2026年12月3日.
+FORMAT_MODULE_PATH = ["fedweb.formats"]
+# The cookie keeps the choice for the sign-in page and for browsers nobody is signed in on.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = _https
 TIME_ZONE = env_str("TZ", "UTC")
 USE_I18N = True
 USE_TZ = True
