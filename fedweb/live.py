@@ -4,10 +4,19 @@ The database is the truth; a push is only a hint to re-read it. A client that co
 (or reconnects) late receives the object's current state at once, so it never misses the
 end. Anonymous users are closed with 4401; an object that is missing or that the user may
 not see with 4404 — the same answer, so nobody learns what exists.
+
+Pushes come from other processes (Celery workers, the proxy), which only reach this one
+through a shared channel layer (Redis). On the embedded default there is none, so the
+consumer also re-reads the object every ``FEDWEB_LIVE_POLL_SECONDS`` and sends it when it
+changed: the page stays live on every deployment, and a lost push costs seconds, not the
+update.
 """
+
+import asyncio
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 
 class WatchConsumer(AsyncJsonWebsocketConsumer):
@@ -37,7 +46,25 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(payload)
+        self.last = payload
+        self.poller = asyncio.ensure_future(self._poll(user, object_id))
+
+    async def send_json(self, content, close=False):
+        self.last = content
+        await super().send_json(content, close=close)
+
+    async def _poll(self, user, object_id):
+        while True:
+            await asyncio.sleep(settings.FEDWEB_LIVE_POLL_SECONDS)
+            payload = await database_sync_to_async(self.current)(user, object_id)
+            if payload is None:
+                await self.close(code=4404)
+                return
+            if payload != self.last:
+                await self.send_json(payload)
 
     async def disconnect(self, code):
+        if getattr(self, "poller", None) is not None:
+            self.poller.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -83,6 +83,10 @@ JOBS_AUTO_RESUMES = env_int("FEDWEB_JOBS_AUTO_RESUMES", 2, minimum=0)
 # A job the partner has not accepted after this long fails ("did not answer since ...").
 JOBS_ACCEPT_TIMEOUT = env_int("FEDWEB_JOBS_ACCEPT_TIMEOUT", 3600, minimum=10)
 
+# A page watching a job or dataset re-reads it this often (seconds), for the updates that
+# other processes could not push to it (no shared channel layer without Redis).
+FEDWEB_LIVE_POLL_SECONDS = env_int("FEDWEB_LIVE_POLL_SECONDS", 3, minimum=1)
+
 # --- Uploads ---------------------------------------------------------------------
 DATASET_MAX_UPLOAD_BYTES = env_int("FEDWEB_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
 DATASET_MAX_ROWS = env_int("FEDWEB_MAX_ROWS", 50_000_000, minimum=1)

@@ -89,3 +89,25 @@ def test_a_push_after_a_task_changes_reaches_the_connected_member(job, alice):
     ours = lambda message: next(t for t in message["tasks"] if t["site"] == Task.OURS)  # noqa: E731
     assert ours(first)["status"] == "waiting"
     assert ours(pushed)["status"] == "succeeded" and ours(pushed)["progress"] == 1.0
+
+
+def test_a_change_nobody_pushed_still_reaches_the_page_from_the_database(job, alice, settings):
+    """Another process (a worker on the embedded default, with no shared channel layer) changed the
+    task: the consumer's own re-read sends it, and sends nothing while nothing changes."""
+    settings.FEDWEB_LIVE_POLL_SECONDS = 1
+
+    async def watch():
+        communicator = _communicator(alice, job.pk)
+        await communicator.connect()
+        first = await communicator.receive_json_from()
+        quiet = await communicator.receive_nothing(timeout=1.5)
+        await database_sync_to_async(
+            lambda: Task.objects.filter(job=job, site=Task.OURS).update(status=TaskStatus.RUNNING, stage="epoch 2"))()
+        changed = await communicator.receive_json_from(timeout=3)
+        await communicator.disconnect()
+        return first, quiet, changed
+
+    first, quiet, changed = async_to_sync(watch)()
+    assert quiet
+    assert next(t for t in first["tasks"] if t["site"] == Task.OURS)["status"] == "waiting"
+    assert next(t for t in changed["tasks"] if t["site"] == Task.OURS)["stage"] == "epoch 2"

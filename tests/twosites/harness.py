@@ -114,8 +114,10 @@ class Site:
             raise RuntimeError(f"manage.py {' '.join(args)} failed on {self.party_id}:\n{result.stdout}\n{result.stderr}")
         return result
 
-    def setup(self):
+    def setup(self, *, static: bool = False):
         self.manage("migrate", "--noinput", "-v0")
+        if static:  # pages for a browser: the hashed static files the production settings serve
+            self.manage("collectstatic", "--noinput", "-v0")
         self.manage("bootstrap_site", "--password-file", str(self.data / "admin-password"), "--token-file", str(self.data / "admin-token"))
         self.token = (self.data / "admin-token").read_text().strip()
         return self
@@ -273,9 +275,9 @@ def pair(a: Site, b: Site) -> None:
     a.post("/api/partners/import/", {"bundle": bundle_b}, expect=201)
 
 
-def start_pair(base: Path, *, proxies=True, workers=False):
-    bank = Site(base, "bank", "Demo Bank", workers=workers, index=0).setup()
-    telco = Site(base, "telco", "Demo Telco", workers=workers, index=1).setup()
+def start_pair(base: Path, *, proxies=True, workers=False, static=False):
+    bank = Site(base, "bank", "Demo Bank", workers=workers, index=0).setup(static=static)
+    telco = Site(base, "telco", "Demo Telco", workers=workers, index=1).setup(static=static)
     for site in (bank, telco):
         site.start_web()
         if proxies:
