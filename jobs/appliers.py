@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 
 from django.utils import timezone
+# Appliers take their unused arguments as ``**_``, so gettext keeps its own name here.
+from django.utils.translation import gettext
 
 from fedweb.audit.services import record
 from fedweb.proxy.events import EventRejected, applier
@@ -63,11 +65,14 @@ def accepted(*, partner, project, payload, **_):
 def refused(*, partner, project, payload, **_):
     job = _job(project, payload, initiated_here=True)
     reason = str(payload.get("reason") or "")[:4000]
-    job.finish(JobStatus.REFUSED, error=reason or "the partner refused the job", party=partner.party_id)
+    job.finish(JobStatus.REFUSED, error=reason or gettext("No reason was given."), party=partner.party_id)
+    # The partner's admin who refused it; none when the partner's site refused it on its own checks.
+    job.refused_by = str(payload.get("by") or "")[:150]
     job.save()
     job.tasks.filter(status__in=TaskStatus.active()).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
     services._close_sessions(job)
-    record("job_refused", actor_name=partner.party_id, obj=project, details={"job": str(job.pk), "reason": reason})
+    record("job_refused", actor_name=partner.party_id, obj=project,
+           details={"job": str(job.pk), "reason": reason, "by": job.refused_by})
 
 
 @applier("job.cancel", states=LIVE)
@@ -75,9 +80,40 @@ def cancelled(*, partner, project, payload, **_):
     job = _job(project, payload)
     if job.status in JobStatus.terminal():
         return
-    reason = str(payload.get("reason") or "the partner cancelled the job")[:4000]
+    reason = str(payload.get("reason") or gettext("The partner cancelled the job."))[:4000]
+    gate = str(payload.get("gate") or "")[:32]  # set when the partner's decider stopped the job at a gate
     services.stop_job(job, reason=reason, party=partner.party_id)
-    record("job_cancelled", actor_name=partner.party_id, obj=project, details={"job": str(job.pk), "reason": reason})
+    record("job_cancelled", actor_name=partner.party_id, obj=project,
+           details={"job": str(job.pk), "reason": reason, **({"gate": gate} if gate else {})})
+
+
+@applier("job.continue", states={ProjectStatus.ACTIVE})
+def continued(*, partner, project, payload, **_):
+    """The partner's decider let a paused job go on. Refused unless the job waits at that very
+    gate here, in the same attempt, and the project's rule (fixed on the job when both sites
+    accepted it) lets the partner's side decide: a site that may not decide cannot make it go on."""
+    job = _job(project, payload)
+    if job.status != JobStatus.PAUSED:
+        raise EventRejected(f"the job is {job.status} here, not waiting at a gate")
+    node = str(payload.get("node", ""))[:32]
+    if node != job.paused_after:
+        raise EventRejected(f"the job waits after node {job.paused_after!r} here, not after {node!r}")
+    try:
+        attempt = int(payload.get("attempt", 0))
+    except (TypeError, ValueError):
+        raise EventRejected("the attempt must be a number") from None
+    if attempt != job.attempt:
+        raise EventRejected(f"the decision is for attempt {attempt}; the job is in attempt {job.attempt} here")
+    if services.gate_decider_party(job) != partner.party_id:
+        raise EventRejected(f"at this job's gates {services.gate_decider_party(job)} decides ({job.gate_decider}), "
+                            "not the partner")
+    by = str(payload.get("by") or "")[:150]
+    services.pass_gate(job)
+    record("job_continued", actor_name=partner.party_id, obj=project,
+           details={"job": str(job.pk), "node": node, "by": by, "overlap": services.gate_overlap(job)})
+    from .scheduler import push_job
+
+    push_job(job)
 
 
 @applier("job.resume", states={ProjectStatus.ACTIVE})

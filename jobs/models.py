@@ -22,6 +22,7 @@ class JobStatus(models.TextChoices):
     APPROVAL = "approval", _("Waiting for an admin's approval")
     REFUSED = "refused", _("Refused")
     RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Paused for a decision")
     CANCELLING = "cancelling", _("Stopping")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
@@ -29,7 +30,7 @@ class JobStatus(models.TextChoices):
 
     @classmethod
     def active(cls) -> set[str]:
-        return {cls.PENDING, cls.APPROVAL, cls.RUNNING, cls.CANCELLING}
+        return {cls.PENDING, cls.APPROVAL, cls.RUNNING, cls.PAUSED, cls.CANCELLING}
 
     @classmethod
     def terminal(cls) -> set[str]:
@@ -81,6 +82,14 @@ class Job(models.Model):
     failed_party = models.CharField(max_length=63, blank=True)
     failed_node = models.CharField(max_length=32, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The admin who refused it, at whichever site; "" when a site's own checks refused it.
+    refused_by = models.CharField(max_length=150, blank=True)
+    # Gates (``pause_after`` in the spec): who decides there, as both sites agreed when the job was
+    # accepted; the gated nodes someone chose to go on after; and the one the job waits at now.
+    gate_decider = models.CharField(max_length=16, default="initiator")
+    gates_passed = models.JSONField(default=list, blank=True)
+    paused_after = models.CharField(max_length=32, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

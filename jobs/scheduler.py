@@ -1,10 +1,10 @@
 """The scheduler: a small loop over task states, run after every change.
 
 A task of ours is queued when every upstream node of its inputs is done here (the
-partner's half of a two-party node waits for ours in the mailbox, with a deadline), and
-only while fewer than ``JOBS_MAX_TASKS`` tasks of this site are queued or running. The
-database is the truth: ``advance_all`` can run at any time (after a task, from the
-proxy's loop) and only ever moves tasks forward.
+partner's half of a two-party node waits for ours in the mailbox, with a deadline), no
+gate before it waits for a decision, and only while fewer than ``JOBS_MAX_TASKS`` tasks
+of this site are queued or running. The database is the truth: ``advance_all`` can run
+at any time (after a task, from the proxy's loop) and only ever moves tasks forward.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def advance(job_id) -> list[int]:
         if job is None or job.status != JobStatus.RUNNING:
             return []
         plan = specs.validate(job.spec, job.project, check_tables=False)
+        # A resumed job can be back at a gate nobody decided on without any task changing.
+        if services.pause_at_gate(job):
+            return []
+        held = services.open_gates(job)
         tasks = {t.node: t for t in job.tasks.filter(site=Task.OURS)}
         done = {node for node, t in tasks.items() if t.is_done}
         room = settings.JOBS_MAX_TASKS - Task.objects.filter(site=Task.OURS, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).count()
@@ -46,7 +50,7 @@ def advance(job_id) -> list[int]:
             if task is None or task.status != TaskStatus.WAITING:
                 continue
             upstream = {u for u in plan.node(node_id).upstream if u in tasks}
-            if not upstream <= done:
+            if not upstream <= done or plan.node(node_id).upstream & held:
                 continue
             if room <= 0:
                 task.stage = _("waiting for a free slot on this site")
@@ -80,7 +84,10 @@ def advance_all() -> None:
 
 
 def watchdog() -> int:
-    """Fail tasks whose worker vanished (no heartbeat) and jobs the partner never answered."""
+    """Fail tasks whose worker vanished (no heartbeat) and jobs the partner never answered.
+
+    A job paused at a gate waits for a person as long as it takes: it has no running task
+    and is not waiting for the partner's answer, so neither check touches it."""
     stale = timezone.now() - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT)
     count = 0
     for task in Task.objects.filter(site=Task.OURS, status=TaskStatus.RUNNING, heartbeat_at__lt=stale).select_related("job"):

@@ -1,8 +1,8 @@
-"""What changes a job: create, accept or refuse, approve, cancel, resume, and the status
-both sites converge on. Each change is one transaction that also queues the event the
-partner must learn (``fedweb.proxy.events.emit``) and an audit row; Celery work starts
-only after the commit (``jobs.scheduler``). The partner's side of each event is in
-``jobs/appliers.py``.
+"""What changes a job: create, accept or refuse, approve, cancel, resume, continue or stop
+at a gate, and the status both sites converge on. Each change is one transaction that
+also queues the event the partner must learn (``fedweb.proxy.events.emit``) and an audit
+row; Celery work starts only after the commit (``jobs.scheduler``). The partner's side of
+each event is in ``jobs/appliers.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from fedweb.api.errors import ServiceError
 from fedweb.audit.services import record
 from fedweb.proxy.events import emit
-from projects.models import JobSession, ProjectStatus, ProjectTable, RemoteTable
+from projects.models import GateDecider, JobSession, ProjectStatus, ProjectTable, RemoteTable
 from projects.services import visible_projects
 from projects.sessions import SessionRefused, check_psi_policy
 
@@ -115,6 +115,34 @@ def _announce_job(job: Job, event_type: str, payload: dict, *, user=None, reques
            request=request, obj=job.project, details={"job": str(job.pk), "name": job.name, **(details or {})})
 
 
+# --- The project's job settings ----------------------------------------------------------
+
+def update_job_settings(*, user, project, approve_partner_jobs: bool | None = None, gate_decider: str | None = None,
+                        request=None):
+    """Our admin's choices for the project's jobs: whether the partner's jobs wait for approval here,
+    and who decides at a job's gates. Only settings given change; both are audited."""
+    from projects.models import Partner, Project
+
+    if not user.is_site_admin:
+        raise PermissionDenied(_("Only site admins change a project's job settings."))
+    if gate_decider is not None and gate_decider not in GateDecider.values:
+        raise ServiceError(_("Choose who decides at a job's gates."), details={"gate_decider": [_("Unknown choice.")]})
+    with transaction.atomic():
+        Partner.objects.select_for_update().filter(pk=project.partner_id).first()  # the inbox's lock order
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        before = {"approve_partner_jobs": project.approve_partner_jobs, "gate_decider": project.gate_decider}
+        if approve_partner_jobs is not None:
+            project.approve_partner_jobs = approve_partner_jobs
+        if gate_decider is not None:
+            project.gate_decider = gate_decider
+        after = {"approve_partner_jobs": project.approve_partner_jobs, "gate_decider": project.gate_decider}
+        if after != before:
+            project.save(update_fields=["approve_partner_jobs", "gate_decider", "updated_at"])
+            record("project_job_settings", actor=user, request=request, obj=project,
+                   details={"before": before, "after": after})
+    return project
+
+
 # --- Creating a job ---------------------------------------------------------------------
 
 def create_job(*, user, project, spec: dict, name: str = "", template: str = "", rerun_of: Job | None = None,
@@ -136,12 +164,13 @@ def create_job(*, user, project, spec: dict, name: str = "", template: str = "",
         job = Job.objects.create(
             project=project, name=(name or template or _("Job"))[:200], template=template[:64], spec=spec,
             initiator=settings.SITE_PARTY_ID, created_by=user, created_by_name=user.get_username(), rerun_of=rerun_of,
+            gate_decider=project.gate_decider,
         )
         _make_tasks(job, plan)
         # Open now: the partner starts as soon as it accepts, possibly before its answer reaches us.
         _open_sessions(job, plan, psi_checked=True)
         _announce_job(job, "job.submit", {"name": job.name, "spec": spec, "template": job.template,
-                                          "created_by": user.get_username(),
+                                          "created_by": user.get_username(), "gate_decider": job.gate_decider,
                                           "rerun_of": str(rerun_of.pk) if rerun_of else None},
                       user=user, request=request, action="job_create")
     return job
@@ -157,6 +186,7 @@ def receive_job(*, partner, project, payload: dict) -> Job:
         id=payload["job_id"], project=project, name=str(payload.get("name") or "")[:200] or _("Job"),
         template=str(payload.get("template") or "")[:64], spec=spec if isinstance(spec, dict) else {},
         initiator=partner.party_id, created_by_name=str(payload.get("created_by") or "")[:150],
+        gate_decider=str(payload.get("gate_decider") or GateDecider.INITIATOR)[:16],
     )
     rerun = payload.get("rerun_of")
     if rerun:
@@ -164,8 +194,10 @@ def receive_job(*, partner, project, payload: dict) -> Job:
     try:
         plan = specs.validate(spec, project)
         _check_psi_policies(job.project, plan)
+        reason = _gate_rule_differs(job, plan)
     except (specs.SpecError, SessionRefused) as exc:
         reason = str(exc) if isinstance(exc, specs.SpecError) else exc.reason
+    if reason:
         job.status, job.error, job.finished_at = JobStatus.REFUSED, reason, timezone.now()
         job.save(force_insert=True)
         _announce_job(job, "job.refuse", {"reason": reason}, action="job_refuse", details={"reason": reason})
@@ -179,6 +211,25 @@ def receive_job(*, partner, project, payload: dict) -> Job:
                details={"job": str(job.pk), "name": job.name, "needs_approval": True})
         return job
     return _accept(job, plan)
+
+
+def _decider_words(decider: str) -> str:
+    return {GateDecider.INITIATOR: _("someone who can run jobs at the site that started the job"),
+            GateDecider.PARTNER_ADMIN: _("a site admin of the other site")}[decider]
+
+
+def _gate_rule_differs(job: Job, plan: specs.Plan) -> str:
+    """Why a gated job cannot run under the rule it names ("" when it can): who decides at a gate
+    must be what both sites chose for the project, or each would let a different side decide.
+    The words are read at the initiator's site too, so they name this site rather than say "here"."""
+    if job.gate_decider not in GateDecider.values:
+        return _("The job names an unknown rule for who decides at its gates.")
+    if plan.pause_after and job.gate_decider != job.project.gate_decider:
+        return _("At %(site)s the project lets %(ours)s decide at a job's gates, but this job lets %(theirs)s "
+                 "decide. The admins of both sites can choose the same in the project's settings.") % {
+            "site": settings.SITE_NAME, "ours": _decider_words(job.project.gate_decider),
+            "theirs": _decider_words(job.gate_decider)}
+    return ""
 
 
 def _accept(job: Job, plan: specs.Plan, *, user=None, request=None) -> Job:
@@ -206,6 +257,10 @@ def approve(*, user, job: Job, request=None) -> Job:
         except (specs.SpecError, SessionRefused) as exc:
             raise ServiceError(_("The job can no longer run here: %(reason)s") % {"reason": exc}, code="invalid_spec",
                                status_code=409) from None
+        differs = _gate_rule_differs(job, plan)  # the project's setting may have changed since
+        if differs:
+            raise ServiceError(_("The job can no longer run here: %(reason)s") % {"reason": differs},
+                               code="gate_rule", status_code=409)
         job.approved_by = user
         return _accept(job, plan, user=user, request=request)
 
@@ -217,13 +272,28 @@ def refuse(*, user, job: Job, reason: str = "", request=None) -> Job:
         job = lock_job(job.pk)
         if job.status != JobStatus.APPROVAL:
             raise ServiceError(_("This job is not waiting for approval."), code="wrong_state", status_code=409)
-        reason = reason.strip() or _("The partner's admin refused the job.")
+        reason = reason.strip() or _("No reason was given.")
         job.finish(JobStatus.REFUSED, error=reason, party=settings.SITE_PARTY_ID)
+        job.refused_by = user.get_username()
         job.save()
         job.tasks.filter(status__in=TaskStatus.active()).update(status=TaskStatus.CANCELLED, finished_at=timezone.now())
-        _announce_job(job, "job.refuse", {"reason": reason}, user=user, request=request, action="job_refuse",
-                      details={"reason": reason})
+        # Who refused travels with the reason: the initiator's analyst sees both.
+        _announce_job(job, "job.refuse", {"reason": reason, "by": job.refused_by}, user=user, request=request,
+                      action="job_refuse", details={"reason": reason})
     return job
+
+
+def refusal_words(job: Job) -> str:
+    """Who refused the job and why, in plain words, the same at both sites ("" unless it was refused)."""
+    if job.status != JobStatus.REFUSED:
+        return ""
+    here = job.failed_party in ("", settings.SITE_PARTY_ID)
+    site = settings.SITE_NAME if here else job.project.partner.name
+    if job.refused_by:
+        return _("%(user)s at %(site)s refused the job: %(reason)s") % {
+            "user": job.refused_by, "site": site, "reason": job.error}
+    # Nobody refused it by hand: the site's own checks of the spec did.
+    return _("%(site)s refused the job: %(reason)s") % {"site": site, "reason": job.error}
 
 
 # --- Cancel and resume -----------------------------------------------------------------------
@@ -245,7 +315,9 @@ def stop_job(job: Job, *, reason: str, party: str) -> None:
     from fedweb.proxy import mailbox
 
     now = timezone.now()
-    job.status = JobStatus.CANCELLING if job.status in (JobStatus.RUNNING, JobStatus.CANCELLING) else JobStatus.CANCELLED
+    # A job that ran (or waits at a gate) has tasks at both sites: cancelled once the partner confirmed.
+    started = (JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.CANCELLING)
+    job.status = JobStatus.CANCELLING if job.status in started else JobStatus.CANCELLED
     if not job.error:
         job.error, job.failed_party = reason[:4000], party
     if job.status == JobStatus.CANCELLED:
@@ -334,6 +406,8 @@ def _restart(job: Job) -> set[str]:
     job.attempt += 1
     job.error = job.failed_party = job.failed_node = ""
     job.finished_at = None
+    # The gates someone already chose to go on after stay passed; one that got no decision pauses again.
+    job.paused_after, job.paused_at = "", None
     finished = {}
     for task in job.tasks.all():
         finished.setdefault(task.node, True)
@@ -386,7 +460,8 @@ def _summary(metrics: dict) -> dict:
 
 
 def refresh_status(job: Job) -> None:
-    """The job's status from both sites' tasks: the same rule runs at both sites."""
+    """The job's status from both sites' tasks: the same rule runs at both sites. A failure wins,
+    then the end (every task finished), then a gate (``pause_at_gate``)."""
     if job.status in JobStatus.terminal() or job.status in (JobStatus.PENDING, JobStatus.APPROVAL):
         return
     tasks = list(job.tasks.all())
@@ -407,11 +482,13 @@ def refresh_status(job: Job) -> None:
         job.save()
         _close_sessions(job)
         return
-    if failed is not None and job.status == JobStatus.RUNNING:
+    if failed is not None and job.status in (JobStatus.RUNNING, JobStatus.PAUSED):
         # One half failed: stop ours (the other half's waits are woken by its abort).
         job.error, job.failed_party, job.failed_node = failed.error[:4000], failed.party, failed.node
         job.save()
         stop_job(job, reason=_("Stopped because a task failed: %(error)s") % {"error": failed.error}, party=failed.party)
+        return
+    pause_at_gate(job)
 
 
 def _close_sessions(job: Job) -> None:
@@ -421,3 +498,147 @@ def _close_sessions(job: Job) -> None:
         session.closed_at = timezone.now()
         session.save(update_fields=["closed_at"])
         transaction.on_commit(lambda sid=session.session_id: mailbox.drop_session(sid))
+
+
+# --- Gates ------------------------------------------------------------------------------------
+#
+# A spec's ``pause_after`` names nodes after which the job waits for a person. Each site pauses
+# the job by itself from the same facts (every task of the gated node done, ours and the
+# partner's mirror), and holds back every node after it until the decision arrives. Who decides
+# is the project's ``gate_decider``, fixed on the job when both sites accepted it.
+
+def open_gates(job: Job) -> set[str]:
+    """The gated nodes nobody has decided on yet: nothing after them may start."""
+    return set((job.spec or {}).get("pause_after") or []) - set(job.gates_passed or [])
+
+
+def pause_at_gate(job: Job) -> bool:
+    """Pause a running job whose gated node has finished at both sites; True if it paused now."""
+    if job.status != JobStatus.RUNNING:
+        return False
+    waiting = [node for node in (job.spec or {}).get("pause_after") or [] if node not in (job.gates_passed or [])]
+    if not waiting:
+        return False
+    tasks = list(job.tasks.filter(node__in=waiting))
+    for node in waiting:
+        halves = [t for t in tasks if t.node == node]
+        if halves and all(t.is_done for t in halves):
+            job.status, job.paused_after, job.paused_at = JobStatus.PAUSED, node, timezone.now()
+            job.save(update_fields=["status", "paused_after", "paused_at", "updated_at"])
+            record("job_paused", actor_name=settings.SITE_PARTY_ID, obj=job.project,
+                   details={"job": str(job.pk), "name": job.name, "node": node, "overlap": gate_overlap(job)})
+            from .scheduler import push_job
+
+            push_job(job)
+            return True
+    return False
+
+
+def gate_overlap(job: Job) -> int | None:
+    """The overlap size the job's PSI reported. Whatever the PSI's ``reveal``, both sites learn
+    the size (only the rows are revealed or not), so it is in our own task's figures."""
+    nodes = [n.get("id") for n in (job.spec or {}).get("nodes", []) if n.get("component") == "psi"]
+    nodes.sort(key=lambda node: node != job.paused_after)  # the gated PSI first, if it is one
+    tasks = {(t.node, t.site): t for t in job.tasks.filter(node__in=nodes)}
+    for node in nodes:
+        for site in (Task.OURS, Task.PARTNER):
+            task = tasks.get((node, site))
+            size = ((task.metrics or {}).get("final") or {}).get("intersection_size") if task and task.is_done else None
+            if isinstance(size, int) and not isinstance(size, bool):
+                return size
+    return None
+
+
+def gate_decider_party(job: Job) -> str:
+    """The party id of the site where the person who decides at this job's gates works."""
+    if job.gate_decider == GateDecider.PARTNER_ADMIN:
+        return job.project.partner.party_id if job.we_initiated else settings.SITE_PARTY_ID
+    return job.initiator
+
+
+def _why_not_decider(user, job: Job) -> str:
+    """Why ``user`` may not decide at this job's gates ("" if they may)."""
+    if gate_decider_party(job) != settings.SITE_PARTY_ID:
+        return _("At this job's gates %(site)s decides, not this site.") % {"site": job.project.partner.name}
+    if job.gate_decider == GateDecider.PARTNER_ADMIN:
+        if not user.is_site_admin:
+            return _("Only a site admin decides at the gates of the partner's jobs.")
+        return ""
+    if not user.can_write:
+        return _("Viewers cannot decide at a job's gate.")
+    if not visible_projects(user).filter(pk=job.project_id).exists():
+        return _("You are not a member of this project.")
+    return ""
+
+
+def can_decide_gate(user, job: Job) -> bool:
+    """Whether ``user`` may continue or stop this job now: it waits at a gate and they are its decider."""
+    return job.status == JobStatus.PAUSED and not _why_not_decider(user, job)
+
+
+def gate_summary(job: Job, user=None) -> dict | None:
+    """What a paused job shows about its gate (None when it is not paused)."""
+    if job.status != JobStatus.PAUSED:
+        return None
+    return {"node": job.paused_after, "overlap": gate_overlap(job), "paused_at": job.paused_at,
+            "decider": job.gate_decider, "decider_party": gate_decider_party(job),
+            "can_decide": bool(user is not None and can_decide_gate(user, job))}
+
+
+def _locked_at_gate(user, job: Job) -> Job:
+    why = _why_not_decider(user, job)
+    if why:
+        raise PermissionDenied(why)
+    job = lock_job(job.pk)
+    if job.status != JobStatus.PAUSED:
+        raise ServiceError(_("This job is not waiting for a decision."), code="wrong_state", status_code=409)
+    return job
+
+
+def pass_gate(job: Job) -> str:
+    """Both sites' side of a decision to go on: the gate stays passed (a resume does not ask
+    again) and the nodes after it may start. Returns the gated node."""
+    node = job.paused_after
+    job.gates_passed = [*(job.gates_passed or []), node]
+    job.status, job.paused_after, job.paused_at = JobStatus.RUNNING, "", None
+    job.save(update_fields=["gates_passed", "status", "paused_after", "paused_at", "updated_at"])
+    from .scheduler import advance_on_commit
+
+    advance_on_commit(job)
+    return node
+
+
+def continue_job(*, user, job: Job, request=None) -> Job:
+    """The decider lets a paused job go on: here now, at the partner when its ``job.continue`` arrives."""
+    with transaction.atomic():
+        job = _locked_at_gate(user, job)
+        if not job.project.is_active:
+            raise ServiceError(_("Jobs run in an active project only."), code="wrong_state", status_code=409)
+        overlap = gate_overlap(job)
+        node = pass_gate(job)
+        _announce_job(job, "job.continue", {"node": node, "attempt": job.attempt, "by": user.get_username()},
+                      user=user, request=request, action="job_gate_continue",
+                      details={"node": node, "overlap": overlap})
+    return job
+
+
+def stop_at_gate(*, user, job: Job, reason: str = "", request=None) -> Job:
+    """The decider ends a paused job: cancelled at both sites, with who and why as its error.
+
+    The partner learns it as a cancel, which either site may send at any time anyway."""
+    reason = (reason or "").strip()[:2000]
+    with transaction.atomic():
+        job = _locked_at_gate(user, job)
+        node = job.paused_after
+        component = next((n.get("component") for n in job.spec.get("nodes", []) if n.get("id") == node), "")
+        who = {"user": user.get_username(), "site": settings.SITE_NAME, "node": node, "reason": reason}
+        if component == "psi":
+            words = (_("Stopped after the overlap by %(user)s at %(site)s: %(reason)s") if reason
+                     else _("Stopped after the overlap by %(user)s at %(site)s.")) % who
+        else:
+            words = (_("Stopped after %(node)s by %(user)s at %(site)s: %(reason)s") if reason
+                     else _("Stopped after %(node)s by %(user)s at %(site)s.")) % who
+        stop_job(job, reason=words, party=settings.SITE_PARTY_ID)
+        _announce_job(job, "job.cancel", {"reason": words, "gate": node}, user=user, request=request,
+                      action="job_gate_stop", details={"node": node, "reason": reason, "overlap": gate_overlap(job)})
+    return job

@@ -17,9 +17,14 @@ at the owner a live authorisation of its dataset into the project, at the other 
 the partner's announced table (``RemoteTable``). That is how the partner checks a job
 against its own authorisations, never trusting the initiator's.
 
+A spec may also name **gates**: ``"pause_after": ["psi"]`` stops the job once every
+task of those nodes has finished at both sites, until someone decides whether it goes
+on (``jobs.services.continue_job`` / ``stop_at_gate``). A gate holds back the whole job,
+so every other node must come before or after it.
+
 ``validate`` returns a :class:`Plan` (per node: component, roles, params per role,
-inputs, the order to run) or raises :class:`SpecError` listing every problem, each
-naming the node and the field.
+inputs, the order to run, the gates) or raises :class:`SpecError` listing every problem,
+each naming the node and the field.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from engine.errors import ComponentNotFound, InvalidParameters
 from engine.registry import get_component
@@ -86,6 +92,7 @@ class PlannedNode:
 class Plan:
     nodes: dict[str, PlannedNode]
     order: list[str]  # a topological order
+    pause_after: list[str] = field(default_factory=list)  # the gated nodes, as the spec lists them
 
     def node(self, node_id: str) -> PlannedNode:
         return self.nodes[node_id]
@@ -132,6 +139,7 @@ def validate(spec: Any, project, *, check_tables: bool = True) -> Plan:
     for node_id, planned in nodes.items():
         _inputs(planned, raw_by_id[node_id].get("inputs"), nodes, errors)
     order = _order(nodes, errors)
+    gates = _gates(spec.get("pause_after"), nodes, errors)
     if check_tables:
         for planned in nodes.values():
             for port, source in planned.inputs.items():
@@ -141,7 +149,52 @@ def validate(spec: Any, project, *, check_tables: bool = True) -> Plan:
                     _check_job_output(planned.id, port, planned, source, project, errors)
     if errors.items:
         raise SpecError(errors.items)
-    return Plan(nodes=nodes, order=order)
+    return Plan(nodes=nodes, order=order, pause_after=gates)
+
+
+def _gates(raw: Any, nodes: dict[str, PlannedNode], errors: _Errors) -> list[str]:
+    """``pause_after``: known nodes, each once, each with something after it, and no node beside it
+    (while a job waits at a gate nothing of it runs, so a branch that neither feeds the gated node
+    nor follows it would be stopped half-way or left behind)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        errors.add(None, "pause_after", _("list the ids of the nodes to pause after, for example [\"psi\"]"))
+        return []
+    children: dict[str, set[str]] = {node_id: set() for node_id in nodes}
+    for node_id, planned in nodes.items():
+        for upstream in planned.upstream:
+            children[upstream].add(node_id)
+
+    def reach(start: str, step) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    gates: list[str] = []
+    for node_id in raw:
+        if node_id not in nodes:
+            errors.add(None, "pause_after", _("there is no node %(node)r to pause after") % {"node": node_id})
+            continue
+        if node_id in gates:
+            errors.add(node_id, "pause_after", _("this node is listed twice"))
+            continue
+        gates.append(node_id)
+        after = reach(node_id, lambda n: children[n])
+        if not after:
+            errors.add(node_id, "pause_after", _("nothing runs after this node, so a pause here would decide nothing"))
+            continue
+        before = reach(node_id, lambda n: nodes[n].upstream)
+        beside = sorted(set(nodes) - after - before - {node_id})
+        if beside:
+            errors.add(node_id, "pause_after", _(
+                "node %(other)r neither comes before this node nor after it; a pause holds back the whole job, "
+                "so every other node must do one or the other") % {"other": beside[0]})
+    return gates
 
 
 def _node(raw: Any, index: int, errors: _Errors, raw_by_id: dict) -> PlannedNode | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .spec import FORMAT, our_role
@@ -23,6 +24,10 @@ class Template:
     options: dict  # option -> (default, description)
 
 
+# Stop once the overlap is known, until the project's decider says whether to go on (a PSI-only
+# job has nothing after the overlap to hold back, so its template has no such option).
+PAUSE_AFTER_PSI = (False, "pause after the overlap until someone decides whether to go on")
+
 TEMPLATES = {
     "psi": Template("psi", _("Find the overlap (PSI only)"),
                     _("Private set intersection of the two tables; who learns the overlap follows the tables' policies."),
@@ -31,11 +36,13 @@ TEMPLATES = {
                    _("Overlap → train/validation split → standard scaling → binning (WOE/IV) → feature selection → "
                      "hetero logistic regression → scoring of the validation rows → evaluation (AUC, KS, ROC)."),
                    {"learning_rate": (0.15, "step size"), "max_epochs": (10, "passes over the data"),
-                    "iv_threshold": (0.02, "minimum IV to keep a feature"), "validation_fraction": (0.2, "share held out")}),
+                    "iv_threshold": (0.02, "minimum IV to keep a feature"), "validation_fraction": (0.2, "share held out"),
+                    "pause_after_psi": PAUSE_AFTER_PSI}),
     "secureboost": Template("secureboost", _("Gradient-boosted trees (SecureBoost)"),
                             _("Overlap → split → SecureBoost trees → scoring of the validation rows → evaluation."),
                             {"n_trees": (10, "number of trees"), "max_depth": (3, "depth of each tree"),
-                             "learning_rate": (0.3, "shrinkage"), "validation_fraction": (0.2, "share held out")}),
+                             "learning_rate": (0.3, "shrinkage"), "validation_fraction": (0.2, "share held out"),
+                             "pause_after_psi": PAUSE_AFTER_PSI}),
     "score": Template("score", _("Score a table with a model"),
                       _("Align a new table with the partner's and score it with a model an earlier job trained "
                         "(with the same preparation)."),
@@ -105,6 +112,8 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
     if unknown:
         raise TemplateError(f"unknown option {sorted(unknown)[0]!r} for template {name!r}")
     opt = {k: options.get(k, default) for k, (default, _desc) in template.options.items()}
+    if not isinstance(opt.get("pause_after_psi", False), bool):
+        raise TemplateError(gettext("pause_after_psi is true or false"))
     mine = our_role(project)
     theirs = "host" if mine == "guest" else "guest"
     tables = {mine: str(our_table), theirs: str(partner_table)}
@@ -149,4 +158,7 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
         ]
     nodes.append({"id": "evaluation", "component": "evaluation", "params": {"guest": label},
                   "inputs": {"data": {"node": "predict", "output": "predictions"}}})
-    return {"format": FORMAT, "nodes": nodes}
+    spec = {"format": FORMAT, "nodes": nodes}
+    if opt["pause_after_psi"]:
+        spec["pause_after"] = ["psi"]
+    return spec

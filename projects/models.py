@@ -63,6 +63,13 @@ class ProjectStatus(models.TextChoices):
         return {cls.REJECTED, cls.REVOKED}
 
 
+class GateDecider(models.TextChoices):
+    """Who decides whether a job stopped at a gate (``pause_after`` in its spec) goes on."""
+
+    INITIATOR = "initiator", _("Someone who can run jobs at the site that started the job")
+    PARTNER_ADMIN = "partner_admin", _("A site admin of the other site")
+
+
 class Project(models.Model):
     """Two sites' agreement to work together on a purpose, with one cooperation token.
 
@@ -83,6 +90,9 @@ class Project(models.Model):
     suspended_by_partner = models.BooleanField(default=False)
     # Our admin approves each job the partner starts before it runs on our hardware.
     approve_partner_jobs = models.BooleanField(default=False)
+    # Who decides at a job's gate. Both sites must choose the same: a partner's gated job
+    # naming another decider is refused, so the rule a job runs under is one both agreed to.
+    gate_decider = models.CharField(max_length=16, choices=GateDecider.choices, default=GateDecider.INITIATOR)
     decision_comment = models.TextField(blank=True)
     # The cooperation token, encrypted at rest with a key derived from the site's secret.
     token_encrypted = models.BinaryField(null=True, blank=True, editable=False)

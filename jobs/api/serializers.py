@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import services
 from ..models import Artifact, Job, Model, Task
 
 
@@ -20,22 +22,47 @@ class TaskSerializer(serializers.ModelSerializer):
         return obj.reused_job or None
 
 
+class GateSerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="The node after which the job waits.")
+    overlap = serializers.IntegerField(allow_null=True,
+                                       help_text="The overlap size the PSI reported (both sites learn it).")
+    paused_at = serializers.DateTimeField()
+    decider = serializers.CharField(help_text="initiator or partner_admin, as both sites agreed for this job.")
+    decider_party = serializers.CharField(help_text="The party id of the site whose people decide.")
+    can_decide = serializers.BooleanField(help_text="Whether the user asking may continue or stop the job now.")
+
+
 class JobSerializer(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id", read_only=True)
     status_label = serializers.CharField(source="get_status_display", read_only=True)
     created_by = serializers.SerializerMethodField()
     tasks = TaskSerializer(many=True, read_only=True)
     rerun_of = serializers.UUIDField(source="rerun_of_id", read_only=True, allow_null=True)
+    refusal = serializers.SerializerMethodField(help_text="Who refused the job and why, in plain words (refused jobs).")
+    pause_after = serializers.SerializerMethodField(help_text="The gated nodes of the spec.")
+    gate = serializers.SerializerMethodField(help_text="The gate a paused job waits at; null unless paused.")
 
     class Meta:
         model = Job
         fields = ["id", "project", "name", "template", "initiator", "created_by", "status", "status_label", "attempt",
-                  "error", "failed_party", "failed_node", "rerun_of", "spec", "tasks", "created_at", "accepted_at",
-                  "finished_at"]
+                  "error", "failed_party", "failed_node", "refused_by", "refusal", "pause_after", "gate_decider",
+                  "gates_passed", "gate", "rerun_of", "spec", "tasks", "created_at", "accepted_at", "finished_at"]
         read_only_fields = fields
 
     def get_created_by(self, obj) -> str:
         return obj.created_by.get_username() if obj.created_by_id else obj.created_by_name
+
+    def get_refusal(self, obj) -> str:
+        return services.refusal_words(obj)
+
+    def get_pause_after(self, obj) -> list[str]:
+        return list((obj.spec or {}).get("pause_after") or [])
+
+    @extend_schema_field(GateSerializer(allow_null=True))
+    def get_gate(self, obj):
+        request = self.context.get("request")
+        gate = services.gate_summary(obj, getattr(request, "user", None))
+        return GateSerializer(gate).data if gate is not None else None
 
 
 class JobCreateSerializer(serializers.Serializer):
@@ -63,6 +90,11 @@ class RerunSerializer(serializers.Serializer):
 
 class RefuseSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class GateStopSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                   help_text="Why the job stops here; both sites show it with who stopped it.")
 
 
 class TemplateSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from .. import results, services, templates
 from ..models import Artifact, Job, Model
 from .serializers import (
     ArtifactSerializer,
+    GateStopSerializer,
     JobCreateSerializer,
     JobSerializer,
     LogSerializer,
@@ -51,11 +52,11 @@ class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrieve
                 raise ServiceError(str(exc), code="invalid_template") from None
         job = services.create_job(user=request.user, project=project, spec=spec, name=data.get("name", ""),
                                   template=data.get("template", ""), request=request._request)
-        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     def _act(self, request, fn, **kwargs):
         job = fn(user=request.user, job=self.get_object(), request=request._request, **kwargs)
-        return Response(JobSerializer(Job.objects.get(pk=job.pk)).data)
+        return Response(JobSerializer(Job.objects.get(pk=job.pk), context=self.get_serializer_context()).data)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
@@ -78,6 +79,20 @@ class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrieve
         form = RefuseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         return self._act(request, services.refuse, reason=form.validated_data["reason"])
+
+    @extend_schema(request=None, responses=JobSerializer,
+                   description="At a gate (the job is paused): go on with the nodes after it, at both sites.")
+    @action(detail=True, methods=["post"], url_path="continue")
+    def continue_job(self, request, pk=None):
+        return self._act(request, services.continue_job)
+
+    @extend_schema(request=GateStopSerializer, responses=JobSerializer,
+                   description="At a gate (the job is paused): end the job, cancelled at both sites with who and why.")
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        form = GateStopSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._act(request, services.stop_at_gate, reason=form.validated_data["reason"])
 
     @extend_schema(request=RerunSerializer, responses={201: JobSerializer})
     @action(detail=True, methods=["post"])

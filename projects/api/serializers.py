@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from fedweb.accounts.models import Role
 
-from ..models import Partner, Project, ProjectEvent, ProjectMember, ProjectTable, RemoteTable
+from ..models import GateDecider, Partner, Project, ProjectEvent, ProjectMember, ProjectTable, RemoteTable
 
 
 class PartnerSerializer(serializers.ModelSerializer):
@@ -48,9 +48,19 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "purpose", "partner", "initiator", "label_holder", "we_hold_labels", "status",
             "status_label", "status_changed_by", "suspended_here", "suspended_by_partner", "decision_comment", "token_version",
-            "created_at", "updated_at",
+            "approve_partner_jobs", "gate_decider", "created_at", "updated_at",
         ]
         read_only_fields = fields
+
+
+class JobSettingsSerializer(serializers.Serializer):
+    approve_partner_jobs = serializers.BooleanField(
+        required=False, help_text="The partner's jobs wait for a site admin's approval here before they run.")
+    gate_decider = serializers.ChoiceField(
+        choices=GateDecider.choices, required=False,
+        help_text="Who decides whether a job paused at a gate goes on: initiator (someone who can run jobs at the "
+                  "site that started it) or partner_admin (a site admin of the other site). Both sites must choose "
+                  "the same.")
 
 
 class ProjectCreateSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from .serializers import (
     BundleImportSerializer,
     CommentSerializer,
     ConnectionReportSerializer,
+    JobSettingsSerializer,
     MemberAddSerializer,
     PartnerSerializer,
     PolicySerializer,
@@ -125,6 +126,18 @@ class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
     @action(detail=True, methods=["post"], url_path="rotate-token")
     def rotate_token(self, request, pk=None):
         project = services.rotate_token(user=request.user, project=self.get_object(), request=request._request)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(request=JobSettingsSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["patch"], url_path="job-settings")
+    def job_settings(self, request, pk=None):
+        """Our admin's settings for the project's jobs (only the ones given change)."""
+        from jobs.services import update_job_settings
+
+        form = JobSettingsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        project = update_job_settings(user=request.user, project=self.get_object(), request=request._request,
+                                      **form.validated_data)
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(methods=["get"], responses=ProjectTableSerializer(many=True))
