@@ -69,20 +69,36 @@ def preview(form) -> dict:
             result["problem"] = _("No estimate: %(reason)s") % {"reason": exc}
         else:
             if est is not None:
-                reused = result["reused"]
-                seconds = est.seconds - sum(s for n, s in est.per_node.items() if n in reused)
-                result["estimate"] = {"seconds": seconds, "shape": est.shape}
+                seconds = _without(est, result["reused"])
+                result["estimate"] = {"seconds": seconds * estimate.history_factor(), "shape": est.shape}
     return result
 
 
+def _without(est, reused: set[str]) -> float:
+    return est.seconds - sum(seconds for node, seconds in est.per_node.items() if node in reused)
+
+
+def _reused_from_original(job: Job) -> set[str]:
+    """For a rerun: the nodes upstream of every change, which the original job already ran."""
+    original = job.rerun_of
+    if original is None:
+        return set()
+    before = {n["id"]: n for n in original.spec.get("nodes", [])}
+    changed = {n["id"] for n in job.spec.get("nodes", []) if before.get(n["id"]) != n}
+    affected = _downstream(job.spec.get("nodes", []), changed)
+    done = {t.node for t in original.tasks.all() if t.site == Task.OURS and t.is_done}
+    return {n["id"] for n in job.spec.get("nodes", []) if n["id"] not in affected and n["id"] in done}
+
+
 def remember_estimate(job: Job) -> None:
-    """Keep the estimate the user saw with the job, to compare with the time it took."""
+    """Keep the model's estimate with the job (without the history correction), to compare with
+    the time it takes (``estimate.history_factor``)."""
     try:
         est = estimate.for_spec(job.spec, job.project)
     except Exception:  # noqa: BLE001 - see preview()
         return
     if est is not None:
-        Job.objects.filter(pk=job.pk).update(estimate_seconds=est.seconds)
+        Job.objects.filter(pk=job.pk).update(estimate_seconds=_without(est, _reused_from_original(job)))
 
 
 def launch(*, user, project, form, request=None) -> Job:
@@ -132,6 +148,8 @@ def job_page(job: Job, user) -> dict:
             est = computed.seconds if computed else None
         except Exception:  # noqa: BLE001 - see preview()
             est = None
+    if est is not None:
+        est *= estimate.history_factor()
     terminal = job.status in JobStatus.terminal()
     writer = user.can_write and job.project.is_active
     psi = by_node.get("psi", {}).get("ours")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -37,6 +38,7 @@ REFERENCE_BITS = 2048
 JOB_OVERHEAD = 1.5  # submit, accept and the last status, seconds (docs/benchmarks.md: 1.3 + 0.3)
 NODE_OVERHEAD = 0.3  # per node: queueing and storing artifacts (docs/benchmarks.md: 0.26)
 PLAIN_CELL = 2e-6  # seconds per row x column of pandas work (split, scaling, statistics, selection)
+HOP = 0.1  # one message from one site's task to the other's, through both proxies
 
 _lock = threading.Lock()
 
@@ -128,7 +130,12 @@ def _param(node: dict, name: str, default):
 
 
 def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction: float) -> float:
-    """Seconds one node takes at its slower site, from its parameters and the data's shape."""
+    """Seconds one node takes at its slower site, from its parameters and the data's shape.
+
+    Fixed costs inside the protocols (a batch's masked gradients, a tree level's decryptions)
+    are written as a number of encryptions' worth of work, so they follow the machine's speed;
+    each message between the sites adds ``HOP`` seconds (two proxies, TLS, a MAC).
+    """
     component = node["component"]
     overlap = min(shape.guest_rows, shape.host_rows)
     train = overlap * (1 - validation_fraction)
@@ -140,27 +147,32 @@ def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction:
     if component == "psi":
         # Each party multiplies every id of both tables once; reading, sorting and sending the points
         # add about 60% (docs/benchmarks.md: 100,000 x 100,000 ids in 11 s).
-        return (shape.guest_rows + shape.host_rows) / speed.psi_ids * 1.6
+        return (shape.guest_rows + shape.host_rows) / speed.psi_ids * 1.6 + 4 * HOP
     if component == "hetero_binning":
         # The guest encrypts each label once; the host adds them up per bin of each feature.
-        return keygen + train / enc + train * shape.host_features / add
+        return keygen + 1900 / enc + train / enc + train * shape.host_features / add + 4 * HOP
     if component == "hetero_lr":
         epochs = int(_param(node, "max_epochs", 30))
-        # Per epoch each party encrypts its share of the residuals, and both weight them by their features.
-        epoch = 2 * train / enc + train * features / (1.09 * add)
+        batch_size = int(_param(node, "batch_size", 10_000)) or max(1, int(train))
+        batches = max(1, math.ceil(train / batch_size))
+        # Per batch each party encrypts its share of the residuals and weights them by its features;
+        # masking and decrypting the gradients costs about 2,800 encryptions' worth, and 7 messages.
+        per_batch = 2800 / enc + 7 * HOP
+        epoch = batches * per_batch + 2 * train / enc + train * features / (1.09 * add)
         if "validate" in (node.get("inputs") or {}):
-            epoch += validate * features * PLAIN_CELL
-        return 2 * keygen + epochs * epoch
+            epoch += validate * features * PLAIN_CELL + 2 * HOP
+        return 2 * keygen + 6000 / enc + epochs * epoch
     if component == "hetero_secureboost":
         trees, depth = int(_param(node, "n_trees", 10)), int(_param(node, "max_depth", 3))
         subsample = float(_param(node, "subsample", 1.0))
         rows = train * subsample
-        # Per tree: packed gradients encrypted once; the host's histograms for half the levels
-        # (the sibling of each split is a subtraction).
-        tree = 1.2 * rows / enc + rows * shape.host_features * depth / 2 / (1.6 * add)
-        return keygen + trees * tree
+        # Per tree: packed gradients encrypted once; per level the host's histograms (for half the
+        # nodes: the sibling of each split is a subtraction), their decryption and 4 messages.
+        level = 1500 / enc + 4 * HOP
+        tree = depth * level + 1.2 * rows / enc + rows * shape.host_features * depth / 2 / (1.6 * add)
+        return keygen + 2000 / enc + trees * tree
     if component in ("hetero_lr_predict", "hetero_secureboost_predict"):
-        return validate * features * PLAIN_CELL * 5
+        return validate * features * PLAIN_CELL * 5 + 2 * HOP
     rows = train if component != "split" else overlap
     return rows * features * PLAIN_CELL
 
@@ -205,3 +217,27 @@ def for_spec(spec: dict, project) -> Estimate | None:
     if not ours or not theirs:
         return None
     return estimate(spec, shape_of(project, ours, theirs))
+
+
+HISTORY_JOBS = 10
+
+
+def history_factor() -> float:
+    """How long this site's recent jobs took against their (uncorrected) estimates: the median
+    of took / estimated over the last finished ones, 1 without any, kept within [0.5, 3].
+
+    It captures what the operation counts cannot: the broker's latency, the network between
+    the sites, a partner slower than this site. Jobs store the uncorrected estimate, so the
+    factor never feeds on itself.
+    """
+    from .models import Job, JobStatus
+
+    jobs = (Job.objects.filter(status=JobStatus.SUCCEEDED, estimate_seconds__gt=0, accepted_at__isnull=False,
+                               finished_at__isnull=False)
+            .order_by("-finished_at").values_list("estimate_seconds", "accepted_at", "finished_at")[:HISTORY_JOBS])
+    ratios = sorted((finished - accepted).total_seconds() / estimated for estimated, accepted, finished in jobs)
+    if not ratios:
+        return 1.0
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return min(3.0, max(0.5, median))

@@ -243,3 +243,36 @@ def test_the_partners_admin_sees_what_an_incoming_job_would_read_and_approves_or
     page = client_as(admin).get(f"/jobs/{job.pk}/").content.decode()
     assert 'data-testid="approval"' in page and "Applicants" in page and "carol at Telco" in page
     assert "Train the logistic regression" in page
+
+
+def test_estimates_learn_from_how_long_this_sites_jobs_took(scene):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    project, dataset = scene
+    assert estimate.history_factor() == 1.0
+    spec = pipelines.build("psi", project, our_table=str(dataset.pk), partner_table=PARTNER_TABLE)
+    now = timezone.now()
+    for took, estimated in ((20, 10), (30, 10), (25, 10), (400, 10)):  # one outlier: the median ignores it
+        Job.objects.create(project=project, name="done", spec=spec, initiator="site-1", status=JobStatus.SUCCEEDED,
+                           estimate_seconds=estimated, accepted_at=now - dt.timedelta(seconds=took), finished_at=now)
+    assert estimate.history_factor() == pytest.approx(2.75)
+    Job.objects.update(estimate_seconds=1)
+    assert estimate.history_factor() == 3.0  # kept within bounds whatever happened
+
+
+def test_a_reruns_estimate_leaves_out_the_steps_it_reuses(scene, alice, client_as):
+    from jobs import display
+
+    project, _dataset = scene
+    _form, data = _lr_form(project)
+    client_as(alice).post(f"/projects/{project.pk}/jobs/new/?template=lr", data)
+    job = _finished(Job.objects.get())
+    retune = forms.PipelineForm("lr", project, job=job)
+    client_as(alice).post(f"/jobs/{job.pk}/rerun/", {**_defaults(retune), "lr-learning_rate": "0.05"})
+    rerun = Job.objects.exclude(pk=job.pk).get()
+    full = estimate.for_spec(rerun.spec, project)
+    kept = sum(full.per_node[n] for n in ("lr", "predict", "evaluation"))
+    assert rerun.estimate_seconds == pytest.approx(full.seconds - (sum(full.per_node.values()) - kept))
+    assert display._reused_from_original(rerun) == {"psi", "split", "scale", "scale_validate", "binning", "selection"}
