@@ -51,6 +51,11 @@ TEMPLATES = {
 }
 
 
+# The step each template option sets (the API's short names for settings of the pipeline's steps).
+OPTION_STEPS = {"reveal": "psi", "validation_fraction": "split", "iv_threshold": "selection", "max_epochs": "lr",
+                "learning_rate": {"lr": "lr", "secureboost": "boost"}, "n_trees": "boost", "max_depth": "boost"}
+
+
 class TemplateError(ValueError):
     pass
 
@@ -114,51 +119,22 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
     opt = {k: options.get(k, default) for k, (default, _desc) in template.options.items()}
     if not isinstance(opt.get("pause_after_psi", False), bool):
         raise TemplateError(gettext("pause_after_psi is true or false"))
-    mine = our_role(project)
-    theirs = "host" if mine == "guest" else "guest"
-    tables = {mine: str(our_table), theirs: str(partner_table)}
-    cols = _columns(project, tables)
-    ids = {role: {"id_column": cols[role]["id_column"]} for role in ("guest", "host")}
-    label = {"label_column": cols["guest"]["label_column"]}
-
-    def node(node_id, component, inputs, common=None, guest=None, host=None):
-        params = {"common": common or {}, "guest": {**ids["guest"], **(guest or {})}, "host": {**ids["host"], **(host or {})}}
-        return {"id": node_id, "component": component, "params": params, "inputs": inputs}
-
-    def out(node_id, port):
-        return {"node": node_id, "output": port}
-
-    psi = node("psi", "psi", {"data": {"table": tables}}, common={"reveal": opt.get("reveal", "both")})
-    if name == "psi":
-        return {"format": FORMAT, "nodes": [psi]}
     if name == "score":
+        mine = our_role(project)
+        theirs = "host" if mine == "guest" else "guest"
+        tables = {mine: str(our_table), theirs: str(partner_table)}
+        cols = _columns(project, tables)
+        ids = {role: {"id_column": cols[role]["id_column"]} for role in ("guest", "host")}
+        psi = {"id": "psi", "component": "psi", "inputs": {"data": {"table": tables}},
+               "params": {"common": {"reveal": opt["reveal"]}, **ids}}
         return {"format": FORMAT, "nodes": [psi, _scoring_node(project, opt["model_job"], ids)]}
-    split = node("split", "split", {"data": out("psi", "data")},
-                 common={"validation_fraction": opt["validation_fraction"]}, guest=label)
-    nodes = [psi, split]
-    if name == "lr":
-        # Standardised features train well; the same scaling is applied to the rows scored later.
-        nodes += [
-            node("scale", "preprocess", {"data": out("split", "train")}, common={"scaling": "standard"}, guest=label),
-            node("binning", "hetero_binning", {"data": out("scale", "data")}, guest=label),
-            node("selection", "feature_selection", {"data": out("scale", "data"), "binning": out("binning", "model")},
-                 common={"iv_threshold": opt["iv_threshold"]}, guest=label),
-            node("lr", "hetero_lr", {"data": out("selection", "data")},
-                 common={"learning_rate": opt["learning_rate"], "max_epochs": opt["max_epochs"], "seed": 42}, guest=label),
-            node("predict", "hetero_lr_predict",
-                 {"model": out("lr", "model"), "data": out("split", "validate"), "transform": out("scale", "model")}),
-        ]
-    else:
-        nodes += [
-            node("boost", "hetero_secureboost", {"data": out("split", "train")},
-                 common={"n_trees": opt["n_trees"], "max_depth": opt["max_depth"], "learning_rate": opt["learning_rate"]},
-                 guest=label),
-            node("predict", "hetero_secureboost_predict", {"model": out("boost", "model"), "data": out("split", "validate")},
-                 guest=label),
-        ]
-    nodes.append({"id": "evaluation", "component": "evaluation", "params": {"guest": label},
-                  "inputs": {"data": {"node": "predict", "output": "predictions"}}})
-    spec = {"format": FORMAT, "nodes": nodes}
-    if opt["pause_after_psi"]:
-        spec["pause_after"] = ["psi"]
-    return spec
+    # The other templates are the browser's pipelines with their default steps: one builder for both.
+    from .pipelines import build as build_pipeline
+
+    values: dict[str, dict] = {}
+    for option, value in opt.items():
+        if option != "pause_after_psi":
+            step = OPTION_STEPS[option]
+            values.setdefault(step[name] if isinstance(step, dict) else step, {})[option] = value
+    return build_pipeline(name, project, our_table=our_table, partner_table=partner_table, values=values,
+                          pause_after_psi=opt.get("pause_after_psi", False))

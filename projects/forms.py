@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from datasets.models import Dataset, DatasetStatus
 from datasets.services import visible_datasets
 
-from .models import Partner, ProjectTable
+from .models import GateDecider, Partner, ProjectTable
 from .services import POLICY_FIELDS
 
 MAX_BUNDLE_BYTES = 1024 * 1024  # a bundle is a few kilobytes; anything near this is not one
@@ -88,6 +88,16 @@ class CommentForm(forms.Form):
         label=_("Comment (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Sent to the partner with your decision and kept in the history."),
     )
+
+
+class JobSettingsForm(forms.Form):
+    approve_partner_jobs = forms.BooleanField(
+        label=_("A site admin here approves each job the partner starts"), required=False,
+        help_text=_("The partner's jobs wait on their page until an admin here approves or refuses them."))
+    gate_decider = forms.ChoiceField(
+        label=_("Who continues a job paused after the overlap"), choices=GateDecider.choices,
+        help_text=_("Both sites must choose the same: a paused job whose rule differs from this site's is refused "
+                    "before it runs."))
 
 
 _DEFAULTS = {f.name: f.default for f in ProjectTable._meta.get_fields() if f.name.startswith("psi_")}

@@ -22,10 +22,12 @@ from datasets.views import _service_call
 from fedweb.api.errors import ServiceError
 from fedweb.proxy import pki
 
+from jobs import services as job_services
 from jobs.services import visible_jobs
 
 from . import membership, pairing, services
-from .forms import AuthoriseForm, BundleExportForm, BundleImportForm, CommentForm, PolicyForm, ProjectForm
+from .forms import (AuthoriseForm, BundleExportForm, BundleImportForm, CommentForm, JobSettingsForm, PolicyForm,
+                    ProjectForm)
 from .models import Partner, ProjectStatus
 
 # Seconds the "Test connection" button waits for the partner's proxy.
@@ -187,6 +189,8 @@ def _detail_page(request, project, *, authorise_form=None, policy_forms=None, me
     }
     if admin:
         context["member_form"] = member_form or MemberForm(project=project)
+        context["job_settings_form"] = JobSettingsForm(initial={"approve_partner_jobs": project.approve_partner_jobs,
+                                                                 "gate_decider": project.gate_decider})
     if admin and project.is_active:
         context["authorise_form"] = authorise_form or AuthoriseForm(user=request.user)
     return render(request, "projects/detail.html", context, status=status)
@@ -195,6 +199,19 @@ def _detail_page(request, project, *, authorise_form=None, policy_forms=None, me
 @login_required
 def project_detail(request, pk):
     return _detail_page(request, _project(request, pk))
+
+
+@login_required
+@require_POST
+def project_job_settings(request, pk):
+    project = _project(request, pk)
+    form = JobSettingsForm(request.POST)
+    if form.is_valid():
+        _service_call(request, lambda: job_services.update_job_settings(
+            user=request.user, project=project, request=request, **form.cleaned_data), _("The job settings are saved."))
+    else:
+        messages.error(request, _("Choose who continues a paused job."))
+    return redirect("projects:detail", pk=project.pk)
 
 
 TRANSITIONS = {

@@ -276,3 +276,21 @@ def test_a_reruns_estimate_leaves_out_the_steps_it_reuses(scene, alice, client_a
     kept = sum(full.per_node[n] for n in ("lr", "predict", "evaluation"))
     assert rerun.estimate_seconds == pytest.approx(full.seconds - (sum(full.per_node.values()) - kept))
     assert display._reused_from_original(rerun) == {"psi", "split", "scale", "scale_validate", "binning", "selection"}
+
+
+def test_a_site_admin_sets_the_projects_job_settings_on_its_page(scene, admin, alice, client_as):
+    from fedweb.audit.models import AuditEvent
+
+    project, _dataset = scene
+    page = client_as(admin).get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="job-settings"' in page
+    assert 'data-testid="job-settings"' not in client_as(alice).get(f"/projects/{project.pk}/").content.decode()
+    response = client_as(admin).post(f"/projects/{project.pk}/job-settings/",
+                                     {"approve_partner_jobs": "on", "gate_decider": "partner_admin"})
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.approve_partner_jobs and project.gate_decider == "partner_admin"
+    assert AuditEvent.objects.filter(action="project_job_settings").count() == 1
+    client_as(alice).post(f"/projects/{project.pk}/job-settings/", {"gate_decider": "initiator"})
+    project.refresh_from_db()
+    assert project.gate_decider == "partner_admin"  # analysts cannot change them
