@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from datasets.views import _service_call
@@ -87,48 +88,25 @@ def job_detail(request, pk):
     return render(request, "jobs/detail.html", context)
 
 
-def _act(request, pk, fn, success, **kwargs):
+# action -> (service, message on success, whether it takes a reason the partner sees)
+ACTIONS = {
+    "cancel": (services.cancel, gettext_lazy("The job is stopping at both sites."), False),
+    "resume": (services.resume, gettext_lazy("The job goes on from where it stopped."), False),
+    "approve": (services.approve, gettext_lazy("You approved the job; it starts now at both sites."), False),
+    "refuse": (services.refuse, gettext_lazy("You refused the job; the partner sees your reason."), True),
+    "continue": (services.continue_job, gettext_lazy("The job continues after the overlap."), False),
+    "stop": (services.stop_at_gate, gettext_lazy("The job was stopped after the overlap."), True),
+}
+
+
+@login_required
+@require_POST
+def job_action(request, pk, action):
     job = _job(request, pk)
-    _service_call(request, lambda: fn(user=request.user, job=job, request=request, **kwargs), success)
+    fn, success, with_reason = ACTIONS[action]
+    kwargs = {"reason": request.POST.get("reason", "").strip()[:1000]} if with_reason else {}
+    _service_call(request, lambda: fn(user=request.user, job=job, request=request, **kwargs), str(success))
     return redirect("jobs:detail", pk=job.pk)
-
-
-@login_required
-@require_POST
-def job_cancel(request, pk):
-    return _act(request, pk, services.cancel, _("The job is stopping at both sites."))
-
-
-@login_required
-@require_POST
-def job_resume(request, pk):
-    return _act(request, pk, services.resume, _("The job goes on from where it stopped."))
-
-
-@login_required
-@require_POST
-def job_approve(request, pk):
-    return _act(request, pk, services.approve, _("You approved the job; it starts now at both sites."))
-
-
-@login_required
-@require_POST
-def job_refuse(request, pk):
-    reason = request.POST.get("reason", "").strip()[:1000]
-    return _act(request, pk, services.refuse, _("You refused the job; the partner sees your reason."), reason=reason)
-
-
-@login_required
-@require_POST
-def job_continue(request, pk):
-    return _act(request, pk, services.continue_job, _("The job continues after the overlap."))
-
-
-@login_required
-@require_POST
-def job_stop(request, pk):
-    reason = request.POST.get("reason", "").strip()[:1000]
-    return _act(request, pk, services.stop_at_gate, _("The job was stopped after the overlap."), reason=reason)
 
 
 @login_required

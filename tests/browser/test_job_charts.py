@@ -6,8 +6,6 @@ them), so the charts are drawn from exactly what a site stores.
 
 import csv
 import io
-import os
-import shutil
 
 import pytest
 
@@ -15,15 +13,9 @@ from tests.conftest import PASSWORD
 from tests.site.job_scene import job_project
 from tests.site.test_job_presenters import make_finished_job, run_sample_job
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from .chromium import SCREENSHOTS, launched, new_page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Debian's Chromium, with the background services a closed network refuses turned off.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = os.environ.get("FEDWEB_SCREENSHOTS", "/tmp")
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # How many pixels of a canvas are painted: a chart that drew nothing has none.
 PAINTED = """(canvas) => {
@@ -36,26 +28,13 @@ PAINTED = """(canvas) => {
 
 @pytest.fixture
 def page():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made
-    # by fixtures in the same thread are safe here (nothing runs concurrently).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with launched() as browser:
+        page = new_page(browser, viewport={"width": 1280, "height": 900}, accept_downloads=True)
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors
         yield page
-        context.close()
-        browser.close()
+        page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,42 +1,20 @@
 """In a real headless Chromium: an admin checks this site's identity, then invites a paired partner."""
 
-import os
-import shutil
 
 import pytest
 
 from tests.conftest import PASSWORD
 
+from .chromium import SCREENSHOTS, launched, new_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Debian's Chromium, with the background services a closed network refuses turned off.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = os.environ.get("FEDWEB_SCREENSHOTS", "/tmp")
-
 
 @pytest.fixture
 def page():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made
-    # by fixtures in the same thread are safe here (nothing runs concurrently).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with launched() as browser:
+        page = new_page(browser, viewport={"width": 1280, "height": 900})
         yield page
-        context.close()
-        browser.close()
+        page.context.close()
 
 
 @pytest.fixture

@@ -99,7 +99,8 @@ def test_the_lr_template_trains_a_model_at_both_sites_and_a_rerun_reuses_every_u
     again, partner_again = _finished(bank, rerun["id"], 600), _finished(telco, rerun["id"], 600)
     assert again["status"] == partner_again["status"] == "succeeded", (again["error"], partner_again["error"])
     status = {t["node"]: t["status"] for t in again["tasks"] if t["site"] == "ours"}
-    assert status == {"psi": "reused", "split": "reused", "scale": "reused", "binning": "reused", "selection": "reused",
+    assert status == {"psi": "reused", "split": "reused", "scale": "reused", "scale_validate": "reused",
+                      "binning": "reused", "selection": "reused",
                       "lr": "succeeded", "predict": "succeeded", "evaluation": "succeeded"}
     assert _final(again, "psi")["reused_from_job"] == job["id"]
     assert {t["node"]: t["status"] for t in again["tasks"] if t["site"] == "partner"}["binning"] == "reused"
