@@ -13,6 +13,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from fedweb.i18n import translate_schema
 from projects.models import ProjectTable
 
 from . import pipelines
@@ -51,6 +52,11 @@ def _exclusive(low, high):
     return check
 
 
+def _translated(component: str) -> dict:
+    """The component's settings' schemas in the active language (titles, descriptions, choice labels)."""
+    return translate_schema({"properties": pipelines.properties(component)})["properties"]
+
+
 def field_for(name: str, schema: dict, default) -> forms.Field:
     """A form field for one setting of a component."""
     alternatives = schema.get("anyOf") or []
@@ -60,7 +66,8 @@ def field_for(name: str, schema: dict, default) -> forms.Field:
     label = _text(schema.get("title")) or name
     help_parts = [_text(schema.get("description"))]
     choices = base.get("enum")
-    words = pipelines.CHOICE_LABELS.get(name, {})
+    # The pipeline's own words where a choice matters for privacy, else the catalog's label.
+    words = {**(schema.get("x-enum-labels") or base.get("x-enum-labels") or {}), **pipelines.CHOICE_LABELS.get(name, {})}
     if choices:
         shown_default = words.get(default, default)
     else:
@@ -100,8 +107,9 @@ class StepForm(forms.Form):
             self.fields["include"] = forms.BooleanField(label=_("Include this step"), required=False,
                                                         initial=step.default_on, disabled=locked)
         self.main, self.more = [], []
-        for name, schema, default in pipelines.fields(step):
-            self.fields[name] = field_for(name, schema, default)
+        translated = _translated(step.component)
+        for name, _schema, default in pipelines.fields(step):
+            self.fields[name] = field_for(name, translated[name], default)
             (self.main if name in step.main else self.more).append(name)
 
     def main_fields(self):
@@ -230,7 +238,7 @@ class _HeadForm(forms.Form):
             self.fields["model_job"] = forms.ChoiceField(
                 label=_("The model to score with"), choices=trained,
                 help_text=_("A finished job of this project that trained a model; its preparation is applied too."))
-            self.fields["reveal"] = field_for("reveal", pipelines.properties("psi")["reveal"], "both")
+            self.fields["reveal"] = field_for("reveal", _translated("psi")["reveal"], "both")
         elif template != "psi":
             self.fields["pause_after_psi"] = forms.BooleanField(
                 label=_("Stop after the overlap for approval"), required=False,
@@ -255,7 +263,7 @@ class SweepForm(forms.Form):
                 continue
             for name, schema, default in pipelines.fields(step):
                 if (schema.get("type") in ("integer", "number", "string")) or schema.get("anyOf"):
-                    field = field_for(name, schema, default)
+                    field = field_for(name, _translated(step.component)[name], default)
                     self.settings[f"{step.id}:{name}"] = (step, name, field)
         choices = [(key, f"{step.title} · {field.label}") for key, (step, name, field) in self.settings.items()]
         self.fields["param1"] = forms.ChoiceField(label=_("Setting to vary"), choices=choices,

@@ -59,12 +59,6 @@ KNOWN_GAPS = [
     (r"projects:detail", r"feature(, numeric)?|feature, category",
      "frontend/templates/projects/detail.html: the partner's column tags show the raw role and type as title"),
     (r"audit:list", r"system", "fedweb/audit: events without a user keep actor_name 'system', shown as it is"),
-    (r"jobs:(rerun|new|sweep_new|new_choose)",
-     r"all|first|keep|drop|error|mean|median|constant|none|most_frequent|skip|both|guest|cardinality|"
-     r"stratified|random|binary|regression|bad|good|pearson|spearman|logloss|auc|scores|loss_only|nothing|iv|woe|"
-     r"train_loss|validation_loss|validation_auc|validation_ks|standard|minmax|equal_width|quantile",
-     "jobs/forms.py: a choice without a pipelines.CHOICE_LABELS entry shows its raw value; "
-     "fedweb.i18n.translate_schema gives every enum a label (x-enum-labels)"),
 ]
 
 
