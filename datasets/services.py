@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fedweb.api.errors import ServiceError
 from fedweb.audit.models import AuditAction
@@ -29,7 +30,9 @@ from . import storage
 from .ingest import Schema, safe_label
 from .models import ColumnType, Dataset, DatasetGrant, DatasetStatus
 
-DELIMITERS = {",": _("comma"), ";": _("semicolon"), "\t": _("tab"), "|": _("vertical bar")}
+# Lazy: the words are read in the language of each request, not of the process at import.
+DELIMITERS = {",": gettext_lazy("comma"), ";": gettext_lazy("semicolon"), "\t": gettext_lazy("tab"),
+              "|": gettext_lazy("vertical bar")}
 MAX_TAGS = 20
 
 

@@ -36,3 +36,17 @@ def duration(seconds):
         return duration_words(None if seconds in (None, "") else float(seconds))
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def column_words(column):
+    """A partner column's role and type in words: "feature, number"."""
+    from django.utils.translation import gettext as _
+
+    from datasets.models import ColumnType
+
+    roles = {"id": _("id"), "label": _("label"), "feature": _("feature"), "ignored": _("ignored")}
+    types = {**dict(ColumnType.choices), "category": ColumnType.CATEGORICAL.label}
+    role, kind = column.get("role") or "", column.get("type") or ""
+    words = [str(roles.get(role, role))] + ([str(types.get(kind, kind))] if kind else [])
+    return ", ".join(w for w in words if w)

@@ -51,14 +51,8 @@ SKIPPED_PREFIXES = ("api/", "healthz", "django-admin/")
 # is. They are reported, not failed; an entry that no page shows any more fails, so the
 # list only shrinks. (route name pattern, English run pattern, where the fix goes)
 KNOWN_GAPS = [
-    (r"datasets:(list|detail)", r"comma|semicolon|tab|vertical bar",
-     "datasets/services.py: DELIMITERS is translated once at import (gettext); it needs gettext_lazy"),
-    (r"datasets:detail", r"histogram", "datasets/charts.py: the chart's aria-label is not translated"),
     (r"datasets:detail", r"Line|has|value but the header has|columns\. Check that the values are separated by .*",
      "datasets/ingest/parse.py: a file's problems are English f-strings, stored on the dataset as they are"),
-    (r"projects:detail", r"feature(, numeric)?|feature, category",
-     "frontend/templates/projects/detail.html: the partner's column tags show the raw role and type as title"),
-    (r"audit:list", r"system", "fedweb/audit: events without a user keep actor_name 'system', shown as it is"),
 ]
 
 
