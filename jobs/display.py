@@ -166,6 +166,7 @@ def job_page(job: Job, user) -> dict:
         "can_approve": user.is_site_admin and job.status == JobStatus.APPROVAL and not job.we_initiated,
         "can_decide_gate": job.status == "paused" and _gate_decider(user, job),
         "terminal": terminal,
+        "refusal": services.refusal_words(job),
         "status_words": {"task": dict(TaskStatus.choices), "job": dict(JobStatus.choices),
                          "seconds": _("{n} s"), "minutes": _("{n} min")},
     }

@@ -243,6 +243,11 @@ def test_the_partners_admin_sees_what_an_incoming_job_would_read_and_approves_or
     page = client_as(admin).get(f"/jobs/{job.pk}/").content.decode()
     assert 'data-testid="approval"' in page and "Applicants" in page and "carol at Telco" in page
     assert "Train the logistic regression" in page
+    response = client_as(admin).post(f"/jobs/{job.pk}/refuse/", {"reason": "not this quarter"})
+    assert response.status_code == 302
+    page = client_as(admin).get(f"/jobs/{job.pk}/").content.decode()
+    assert "admin at" in page and "refused the job: not this quarter" in page
+    assert 'data-testid="approval"' not in page
 
 
 def test_estimates_learn_from_how_long_this_sites_jobs_took(scene):
