@@ -50,3 +50,18 @@ def column_words(column):
     role, kind = column.get("role") or "", column.get("type") or ""
     words = [str(roles.get(role, role))] + ([str(types.get(kind, kind))] if kind else [])
     return ", ".join(w for w in words if w)
+
+
+@register.filter
+def fit_width(text, em=16):
+    """Cut ``text`` to about ``em`` widths of a capital letter, a Chinese character counting
+    double a Latin one (the pipeline graph's boxes have a fixed width); "…" marks a cut."""
+    import unicodedata
+
+    text, used, out = str(text), 0.0, []
+    for char in text:
+        used += 1.0 if unicodedata.east_asian_width(char) in ("W", "F") else 0.55
+        if used > float(em):
+            return "".join(out).rstrip() + "…"
+        out.append(char)
+    return text

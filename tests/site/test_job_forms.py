@@ -299,3 +299,11 @@ def test_a_site_admin_sets_the_projects_job_settings_on_its_page(scene, admin, a
     client_as(alice).post(f"/projects/{project.pk}/job-settings/", {"gate_decider": "initiator"})
     project.refresh_from_db()
     assert project.gate_decider == "partner_admin"  # analysts cannot change them
+
+
+def test_graph_titles_are_cut_to_the_box_width_counting_chinese_characters_double():
+    from frontend.templatetags.fedweb import fit_width
+
+    assert fit_width("Find the overlap", 15) == "Find the overlap"
+    assert fit_width("Bin the features and measure their strength", 15).endswith("…")
+    assert len(fit_width("分箱并衡量特征强度（WOE、IV 值）", 10)) <= 11
