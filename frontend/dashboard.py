@@ -92,7 +92,8 @@ def decides_gate(user, job: Job) -> bool:
 
 def running_jobs(user) -> tuple[list[RunningJob], bool]:
     tasks = Task.objects.only("job_id", "node", "site", "status", "progress", "stage").order_by("id")
-    jobs = list(visible_jobs(user).filter(status__in=(JobStatus.RUNNING, JobStatus.CANCELLING))
+    # A job waiting for the partner to accept it is under way too: its starter wants to see it here.
+    jobs = list(visible_jobs(user).filter(status__in=(JobStatus.PENDING, JobStatus.RUNNING, JobStatus.CANCELLING))
                 .prefetch_related(Prefetch("tasks", queryset=tasks)).order_by("-accepted_at", "-created_at")
                 [:RUNNING_LIMIT + 1])
     return [_progress(job) for job in jobs[:RUNNING_LIMIT]], len(jobs) > RUNNING_LIMIT

@@ -58,6 +58,13 @@ def test_a_running_job_shows_its_progress_and_the_stage_of_its_running_task(site
     assert block(home(client_as, bob), "running") == ""
 
 
+def test_a_job_waiting_for_the_partner_to_accept_it_is_shown_as_under_way(site, client_as, alice):
+    ours, _other = site
+    job = make_job(ours, "Just sent", by=alice, status=JobStatus.PENDING, tasks=[("psi", TaskStatus.WAITING, None)])
+    running = block(home(client_as, alice), "running")
+    assert f'href="/jobs/{job.pk}/"' in running and "Waiting for the partner to accept" in running
+
+
 def test_when_only_the_partner_runs_the_stage_says_it_is_at_the_partner(site, alice):
     ours, _other = site
     job = make_job(ours, "Their turn", by=alice, status=JobStatus.RUNNING,
