@@ -69,6 +69,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import math
 import os
 import resource
 import subprocess
@@ -348,8 +349,13 @@ def run_job(bank, telco, pid: str, spec: dict, name: str, *, poll: float = 1.0) 
             if task["site"] == "ours":
                 tasks[(party, task["node"])] = {"queued": _when(task["queued_at"]), "started": _when(task["started_at"]),
                                                 "finished": _when(task["finished_at"]), "status": task["status"]}
+    # What the new-job page would have estimated for this job at the bank (after the run, so the
+    # estimate's own speed measurement does not take CPU from the job).
+    estimate = float(bank.shell(
+        "from jobs import estimate; from jobs.models import Job; "
+        f"j = Job.objects.get(pk='{job['id']}'); print(estimate.for_spec(j.spec, j.project).seconds)"))
     return {"id": job["id"], "posted": posted, "wall": max(ends.values()) - posted, "ends": ends, "tasks": tasks,
-            "cpu": cpu, "others": others, "finals": finals}
+            "cpu": cpu, "others": others, "finals": finals, "estimate": estimate}
 
 
 def breakdown(result: dict[str, Any], nodes: list[str]) -> dict[str, float]:
@@ -537,6 +543,22 @@ def _rows(t: dict[str, Any], rows: int, shared: int, quick: bool) -> list[dict[s
         "ratio": node_median["node_ratio"],
         "target": f"none: shown beside the row above ({TARGET_LR:g}x)",
         "ok": True,
+    })
+    # The run-time estimate (jobs/estimate.py) against the jobs above.
+    for kind in ("psi", "lr"):
+        for run_ in t[kind]:
+            run_["estimate_ratio"] = run_["job"]["estimate"] / run_["job"]["wall"]
+    estimates = t["psi"] + t["lr"]
+    worst = max(estimates, key=lambda r: abs(math.log(r["estimate_ratio"])))
+    out.append({
+        "benchmark": "Run-time estimate shown before launch (jobs/estimate.py, this site's measured speed, no history "
+                     f"correction) against the PSI and hetero LR jobs above, {size} rows",
+        "ours": "estimated " + ", ".join(f"{r['job']['estimate']:.1f} s" for r in estimates)
+                + f" (worst ratio {worst['estimate_ratio']:.2f})",
+        "reference": "took " + ", ".join(f"{r['job']['wall']:.1f} s" for r in estimates),
+        "ratio": worst["estimate_ratio"],
+        "target": "within a factor of 2 of the run (0.5-2)",
+        "ok": bool(0.5 <= worst["estimate_ratio"] <= 2),
     })
     # 3. Orchestration overhead
     median = _median(t["stats"], "overhead")

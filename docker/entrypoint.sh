@@ -8,7 +8,7 @@ case "${1:-web}" in
         exec daphne -b 0.0.0.0 -p 8000 --proxy-headers fedweb.asgi:application
         ;;
     worker)
-        exec celery -A fedweb worker --loglevel INFO --concurrency "${FEDWEB_WORKER_CONCURRENCY:-2}" -Q default,jobs
+        exec celery -A fedweb worker --loglevel INFO --concurrency "${FEDWEB_WORKER_CONCURRENCY:-$(( ${FEDWEB_JOBS_MAX_TASKS:-4} + 1 ))}" -Q default,jobs
         ;;
     proxy)
         exec python manage.py runproxy --address 0.0.0.0:7443

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from fedweb.celery import worker_arguments
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,7 +61,7 @@ class DemoSite:
         log = open(self.data / "site.log", "ab")
         commands = [
             ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "fedweb.asgi:application"],
-            ["-m", "celery", "-A", "fedweb", "worker", "--pool", "solo", "-Q", "default,jobs", "--loglevel", "WARNING"],
+            ["-m", "celery", *worker_arguments(self.env), "--loglevel", "WARNING"],
             ["manage.py", "runproxy", "--address", f"127.0.0.1:{self.proxy_port}"],
         ]
         for command in commands:

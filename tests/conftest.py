@@ -18,13 +18,17 @@ def _make_user(django_user_model, username, role):
 
 @pytest.fixture(autouse=True)
 def _isolated_site(settings, tmp_path):
-    """Each test gets its own artifact store and an empty cache (login throttles)."""
+    """Each test gets its own artifact store, an empty cache (login throttles) and the site's
+    default language, whatever language an earlier test in the same process activated."""
     from django.core.cache import cache
+    from django.utils import translation
 
     settings.ARTIFACT_DIR = tmp_path / "artifacts"
     settings.ARTIFACT_DIR.mkdir()
     cache.clear()
+    translation.activate(settings.LANGUAGE_CODE)
     yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="session")

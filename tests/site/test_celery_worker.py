@@ -79,3 +79,17 @@ def test_a_worker_process_validates_an_upload(worker, alice, api_as):
     assert dataset.status == "ready", dataset.error_message
     assert dataset.row_count == 2
     assert dataset.id_column == "id"
+
+
+def test_a_jobs_worker_that_cannot_run_every_queued_task_at_once_refuses_to_start(settings):
+    """Otherwise a task queued behind one that waits for the partner waits while the partner waits for it."""
+    from fedweb.celery import _check_jobs_concurrency, worker_arguments
+
+    settings.JOBS_MAX_TASKS = 4
+    for options in ({"pool": "solo", "queues": "default,jobs"}, {"pool": "prefork", "concurrency": 2, "queues": ["jobs"]}):
+        with pytest.raises(SystemExit, match="FEDWEB_JOBS_MAX_TASKS is 4"):
+            _check_jobs_concurrency(options=options)
+    _check_jobs_concurrency(options={"pool": "threads", "concurrency": 5, "queues": "default,jobs"})
+    _check_jobs_concurrency(options={"pool": "solo", "queues": "default"})  # no job tasks there
+    arguments = worker_arguments({"FEDWEB_JOBS_MAX_TASKS": "4"})
+    assert arguments[arguments.index("--concurrency") + 1] == "5" and "solo" not in arguments

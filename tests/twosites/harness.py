@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from fedweb.celery import worker_arguments
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -148,7 +150,7 @@ class Site:
 
     def start_worker(self):
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "fedweb", "worker", "--pool", "solo", "-Q", "default,jobs",
+            [sys.executable, "-m", "celery", *worker_arguments(self.env),
              "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=self.env, stdout=open(self.data / "worker.log", "ab"), stderr=subprocess.STDOUT,
         )
