@@ -353,7 +353,7 @@ def run_job(bank, telco, pid: str, spec: dict, name: str, *, poll: float = 1.0) 
     # estimate's own speed measurement does not take CPU from the job).
     estimate = float(bank.shell(
         "from jobs import estimate; from jobs.models import Job; "
-        f"j = Job.objects.get(pk='{job['id']}'); print(estimate.for_spec(j.spec, j.project).seconds)"))
+        f"j = Job.objects.get(pk='{job['id']}'); e = estimate.for_spec(j.spec, j.project); print(e.seconds if e else 0)"))
     return {"id": job["id"], "posted": posted, "wall": max(ends.values()) - posted, "ends": ends, "tasks": tasks,
             "cpu": cpu, "others": others, "finals": finals, "estimate": estimate}
 

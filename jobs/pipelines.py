@@ -268,7 +268,8 @@ def read(spec: dict) -> tuple[set[str], dict[str, dict]]:
 
 
 def tables_of(spec: dict, project) -> tuple[str, str]:
-    """(our table, the partner's table) of a spec's PSI node."""
-    tables = next((n["inputs"]["data"]["table"] for n in spec.get("nodes", []) if n.get("id") == "psi"), {})
+    """(our table, the partner's table) of the first node of a spec that reads the project's tables."""
+    tables = next((ref["table"] for n in spec.get("nodes", []) for ref in (n.get("inputs") or {}).values()
+                   if isinstance(ref, dict) and isinstance(ref.get("table"), dict)), {})
     mine = our_role(project)
     return tables.get(mine, ""), tables.get("host" if mine == "guest" else "guest", "")
