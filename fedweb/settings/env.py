@@ -89,7 +89,9 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(port or ""),
             "OPTIONS": options,
-            "CONN_MAX_AGE": 60,
+            # Each thread (web, worker, proxy) keeps its connection this long; 0 closes it after
+            # each request or task, for hosts that run many sites on one PostgreSQL.
+            "CONN_MAX_AGE": env_int("FEDWEB_DB_CONN_MAX_AGE", 60, minimum=0),
             "CONN_HEALTH_CHECKS": True,
         }
     if parts.scheme == "sqlite":

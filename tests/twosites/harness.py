@@ -91,6 +91,8 @@ class Site:
         db_url = _postgres_database(f"fedweb_{party_id.replace('-', '_')}_{worker}_{os.getpid()}")
         if db_url:
             self.env["DATABASE_URL"] = db_url
+            # Up to four sites run at once on the suite's PostgreSQL: none keeps idle connections.
+            self.env["FEDWEB_DB_CONN_MAX_AGE"] = "0"
         else:
             self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)  # each site keeps its cache in its own database
