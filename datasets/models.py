@@ -10,6 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .ingest.messages import describe
+
 
 class DatasetStatus(models.TextChoices):
     UPLOADED = "uploaded", _("Waiting to be checked")
@@ -65,6 +67,10 @@ class Dataset(models.Model):
     error_message = models.TextField(blank=True)
     error_line = models.PositiveIntegerField(null=True, blank=True)
     error_column = models.CharField(max_length=255, blank=True)
+    # What the message says (line, counts, delimiter...), so it is worded in the
+    # reader's language when shown (see ``error_text``). None on datasets that failed
+    # before these were kept: they show ``error_message``, the English kept for logs.
+    error_params = models.JSONField(null=True, blank=True)
 
     # What the user asked for (blank = detect) and what was found.
     encoding = models.CharField(max_length=40, blank=True)
@@ -105,25 +111,41 @@ class Dataset(models.Model):
         return self.status in DatasetStatus.active()
 
     @property
+    def error_text(self) -> str:
+        """The problem in the active language (the request's, when a page or the API shows it)."""
+        return describe(self.error_code, self.error_params, fallback=self.error_message)
+
+    @property
     def feature_columns(self) -> list[dict]:
         return [c for c in self.columns if c.get("role") == "feature"]
 
     def start_validation(self) -> None:
         self.status = DatasetStatus.VALIDATING
-        self.error_code = self.error_message = self.error_column = ""
-        self.error_line = None
+        self._clear_error()
 
-    def fail(self, code: str, message: str, *, line: int | None = None, column: str | None = None) -> None:
+    def fail(
+        self,
+        code: str,
+        message: str,
+        *,
+        params: dict | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        """``message`` is the English text; ``params`` let ``error_text`` word it again."""
         self.status = DatasetStatus.FAILED
-        self.error_code, self.error_message = code, message
+        self.error_code, self.error_message, self.error_params = code, message, params
         self.error_line, self.error_column = line, (column or "")[:255]
         self.validated_at = timezone.now()
 
     def succeed(self) -> None:
         self.status = DatasetStatus.READY
-        self.error_code = self.error_message = self.error_column = ""
-        self.error_line = None
+        self._clear_error()
         self.validated_at = timezone.now()
+
+    def _clear_error(self) -> None:
+        self.error_code = self.error_message = self.error_column = ""
+        self.error_line = self.error_params = None
 
 
 class DatasetGrantQuerySet(models.QuerySet):

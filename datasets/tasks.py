@@ -15,13 +15,13 @@ from celery import shared_task
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from fedweb.audit.models import AuditAction, AuditOutcome
 from fedweb.audit.services import record
 
 from . import ingest, storage
 from .consumers import group_name, status_payload
+from .ingest.messages import english
 from .models import Dataset, DatasetStatus
 
 log = logging.getLogger(__name__)
@@ -89,15 +89,12 @@ def validate_dataset(dataset_id: str) -> None:
         dataset.succeed()
         outcome, details = AuditOutcome.SUCCESS, {"rows": dataset.row_count}
     except ingest.CsvError as exc:
-        dataset.fail(exc.code, exc.message, line=exc.line, column=exc.column)
+        dataset.fail(exc.code, exc.message, params=exc.params, line=exc.line, column=exc.column)
         outcome, details = AuditOutcome.FAILURE, {"code": exc.code, "line": exc.line, "column": exc.column}
     except Exception:
         log.exception("validation of dataset %s crashed", dataset_id)
-        dataset.fail(
-            "internal_error",
-            _("Something went wrong while checking this file. Nothing was lost: the file is kept, "
-              "and an administrator can find the details in the worker log."),
-        )
+        # Worded when shown, like the file's own problems: this worker's language is not the reader's.
+        dataset.fail("internal_error", english("internal_error"), params={})
         outcome, details = AuditOutcome.FAILURE, {"code": "internal_error"}
 
     with transaction.atomic():

@@ -30,7 +30,13 @@ class DatasetSerializer(serializers.ModelSerializer):
     def get_error(self, obj) -> dict | None:
         if not obj.error_code:
             return None
-        return {"code": obj.error_code, "message": obj.error_message, "line": obj.error_line, "column": obj.error_column or None}
+        # The message in the request's language; ``error_message`` (English) stays on the model for logs.
+        return {
+            "code": obj.error_code,
+            "message": obj.error_text,
+            "line": obj.error_line,
+            "column": obj.error_column or None,
+        }
 
 
 class DatasetUploadSerializer(serializers.Serializer):

@@ -1,10 +1,12 @@
 """CSV import for FedWeb datasets: strict parsing, text + typed Parquet, statistics,
-safe export. Plain Python + pyarrow + numpy; never imports Django.
+safe export. Plain Python + pyarrow + numpy; never imports Django (only
+``messages.describe`` does, when it is called, to word a problem in the active language).
 
 Flow: ``inspect_csv`` (encoding, delimiter, header, sample, guessed schema) →
 ``ingest_csv`` (whole file → text Parquet → typed Parquet + report + stats) →
 later ``apply_schema`` again when the user changes the schema, then ``column_stats``.
-Every problem a user can fix is a ``CsvError(code, message, line, column)``.
+Every problem a user can fix is a ``CsvError(code, params, line, column)``; messages.py
+words it (in English for ``CsvError.message``, in the reader's language for pages).
 """
 
 from .errors import ERROR_CODES, CsvError

@@ -35,16 +35,12 @@ def _mark_bad_bytes(exc: UnicodeError):
 
 codecs.register_error(_ERRORS, _mark_bad_bytes)
 
-_ENCODING_HINT = (
-    "Choose the encoding the file was saved in (for example UTF-8, GBK/GB18030 for Chinese "
-    "Excel or WPS exports, Big5, Latin-1 or UTF-16) and try again."
-)
-
+# What each file signature means, by the kind messages.py names.
 _MAGIC = {
-    b"PK\x03\x04": "an Excel workbook (.xlsx) or another ZIP archive",
-    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls) or another Office file",
-    b"%PDF": "a PDF document",
-    b"PAR1": "a Parquet file",
+    b"PK\x03\x04": "xlsx",  # an Excel workbook or another ZIP archive
+    b"\xd0\xcf\x11\xe0": "xls",  # an old Excel workbook or another Office file
+    b"%PDF": "pdf",
+    b"PAR1": "parquet",
 }
 
 BOMS = (
@@ -74,11 +70,7 @@ def resolve_encoding(name: str) -> str:
     except (LookupError, TypeError, ValueError):
         info = None
     if info is None or not getattr(info, "_is_text_encoding", True):
-        raise CsvError(
-            "unknown_encoding",
-            f"The encoding “{cleaned[:40]}” is not known. Choose an encoding such as UTF-8, GBK, GB18030, "
-            "Big5, Latin-1 or UTF-16.",
-        )
+        raise CsvError("unknown_encoding", {"encoding": cleaned[:40]})
     canonical = info.name
     if canonical == "utf-8-sig":  # the BOM is stripped for every encoding anyway
         canonical = "utf-8"
@@ -88,13 +80,9 @@ def resolve_encoding(name: str) -> str:
 def check_magic(path: str | Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(8)
-    for magic, what in _MAGIC.items():
+    for magic, kind in _MAGIC.items():
         if head.startswith(magic):
-            raise CsvError(
-                "not_csv",
-                f"This file is {what}, not a CSV text file. Open it in Excel or WPS and save it as "
-                "“CSV UTF-8 (comma delimited)”, then upload the CSV file.",
-            )
+            raise CsvError("not_csv", {"kind": kind})
 
 
 def _line_of_byte(path: str | Path, offset: int) -> int:
@@ -184,12 +172,7 @@ def detect_encoding(path: str | Path) -> tuple[str, bool]:
     bad_gb = _first_bad_offset(path, "gb18030")
     if bad_gb is None and _looks_chinese(path):
         return "gb18030", False
-    raise CsvError(
-        "encoding_not_detected",
-        f"The file's encoding could not be recognised: it is not UTF-8 (line {utf8_line} has bytes that are "
-        f"not UTF-8) and it does not look like Chinese GBK/GB18030 text either. {_ENCODING_HINT}",
-        line=utf8_line,
-    )
+    raise CsvError("encoding_not_detected", {"line": utf8_line}, line=utf8_line)
 
 
 class LineReader:
@@ -238,18 +221,8 @@ class LineReader:
 
     def _error(self, number: int, nul: bool) -> CsvError:
         if nul:
-            return CsvError(
-                "nul_byte",
-                f"Line {number} contains a NUL character (a zero byte), which never appears in CSV text. "
-                "The file may be a spreadsheet or a UTF-16 text file: save it as “CSV UTF-8”, or choose "
-                "UTF-16 as the encoding if it is UTF-16.",
-                line=number,
-            )
-        return CsvError(
-            "bad_encoding",
-            f"Line {number} contains bytes that are not valid {display_encoding(self.encoding)} text. {_ENCODING_HINT}",
-            line=number,
-        )
+            return CsvError("nul_byte", {"line": number}, line=number)
+        return CsvError("bad_encoding", {"line": number, "encoding": display_encoding(self.encoding)}, line=number)
 
     def __iter__(self) -> Iterator[str]:
         return itertools.chain.from_iterable(self._checked_blocks())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# code -> what it means (for the lead's error pages / docs). Messages themselves are
-# built where the problem is found and always name the line and/or column.
+# code -> what it means (for the lead's error pages / docs). The words of each message
+# are in messages.py; where the problem is found only its parameters are gathered
+# (always the line and/or column).
 ERROR_CODES: dict[str, str] = {
     "empty_file": "the file has no content (0 bytes, or only blank space / a byte order mark)",
     "not_csv": "the file is an Excel workbook or another binary format, not CSV text",
@@ -34,16 +35,22 @@ ERROR_CODES: dict[str, str] = {
 class CsvError(Exception):
     """A problem with the user's file or schema, explained in plain language.
 
-    ``code`` is one of ``ERROR_CODES``; ``message`` is meant to be shown to the user
-    as is; ``line`` is the 1-based physical line of the file as a text editor shows
-    it; ``column`` is the column name as written in the header.
+    ``code`` is one of ``ERROR_CODES``; ``params`` are what its message says (line,
+    column, counts, delimiter, encoding...: plain JSON values, so they can be stored
+    and the message worded again later in the reader's language, see messages.py);
+    ``message`` is that message in English; ``line`` is the 1-based physical line of
+    the file as a text editor shows it; ``column`` is the column name as written in
+    the header.
     """
 
-    def __init__(self, code: str, message: str, line: int | None = None, column: str | None = None):
+    def __init__(self, code: str, params: dict | None = None, *, line: int | None = None, column: str | None = None):
         assert code in ERROR_CODES, code
-        super().__init__(message)
+        from .messages import english  # messages.py imports this module
+
         self.code = code
-        self.message = message
+        self.params = dict(params or {})
+        self.message = english(code, self.params)
+        super().__init__(self.message)
         self.line = line
         self.column = column
 
@@ -51,10 +58,22 @@ class CsvError(Exception):
         return self.message
 
     def __repr__(self) -> str:
-        return f"CsvError({self.code!r}, {self.message!r}, line={self.line!r}, column={self.column!r})"
+        return f"CsvError({self.code!r}, {self.params!r}, line={self.line!r}, column={self.column!r})"
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "line": self.line, "column": self.column}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "params": self.params,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+def kept(text: str, limit: int) -> str:
+    """Enough of a user's value to show it later exactly as ``show_value(text, limit)``
+    does now (the cut and its "…"), without storing a value that may be huge."""
+    return text[: limit + 1]
 
 
 def show_value(value: str, limit: int = 40) -> str:

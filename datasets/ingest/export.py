@@ -97,7 +97,7 @@ def iter_csv_bytes(
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
-        raise CsvError("export_encoding", f"The encoding “{encoding}” is not known.") from None
+        raise CsvError("export_encoding", {"encoding": encoding}) from None
     # pyarrow writes UTF-8; other encodings are transcoded (incrementally, so a
     # UTF-16 BOM is written once).
     encoder = None if codec in ("utf-8", "utf-8-sig") else codecs.getincrementalencoder(codec)("strict")
@@ -109,10 +109,7 @@ def iter_csv_bytes(
             return encoder.encode(utf8.decode("utf-8"))
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start : exc.end]
-            raise CsvError(
-                "export_encoding",
-                f"The character “{bad}” cannot be written in the encoding {encoding}. Export as UTF-8 instead.",
-            ) from None
+            raise CsvError("export_encoding", {"character": bad, "encoding": encoding}) from None
 
     head = io.StringIO()
     csv.writer(head, delimiter=delimiter, quotechar='"', lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(

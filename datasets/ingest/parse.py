@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .decode import LineReader
-from .errors import CsvError, show_name
+from .errors import CsvError, kept
 from .values import ColumnProfile
 
 DEFAULT_BATCH_ROWS = 50_000
@@ -31,21 +31,13 @@ LINE_COLUMN_KEY = b"fedweb.line_column"
 KIND_KEY = b"fedweb.kind"
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
-_DELIMITER_NAMES = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "vertical bar (|)"}
 _DELIMITER_ALIASES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-
-
-def delimiter_name(delimiter: str) -> str:
-    return _DELIMITER_NAMES.get(delimiter, f"“{delimiter}”")
 
 
 def resolve_delimiter(delimiter: str) -> str:
     d = _DELIMITER_ALIASES.get(delimiter, delimiter)
     if len(d) != 1 or d in '"\r\n\x00':
-        raise CsvError(
-            "bad_delimiter",
-            "The delimiter must be a single character such as a comma (,), semicolon (;), tab or vertical bar (|).",
-        )
+        raise CsvError("bad_delimiter")
     return d
 
 
@@ -78,20 +70,18 @@ def _check_header(header: list[str], line: int, delimiter: str) -> None:
     seen: dict[str, int] = {}
     for index, name in enumerate(header, start=1):
         if not name.strip():
-            hint = ""
-            if index == len(header) and len(header) > 1:
-                hint = f" The header line probably ends with an extra {delimiter_name(delimiter)}."
+            # The last name empty in a header of several: most likely a trailing delimiter.
+            trailing = index == len(header) and len(header) > 1
             raise CsvError(
                 "empty_column_name",
-                f"Column {index} has no name in the header (line {line}). Every column needs a name.{hint}",
+                {"index": index, "line": line, "trailing": trailing, "delimiter": delimiter},
                 line=line,
                 column=None,
             )
         if name in seen:
             raise CsvError(
                 "duplicate_column_name",
-                f"The column name {show_name(name)} appears twice in the header (line {line}, columns "
-                f"{seen[name]} and {index}). Column names must be unique: rename one of them.",
+                {"column": kept(name, 60), "line": line, "first": seen[name], "second": index},
                 line=line,
                 column=name,
             )
@@ -174,40 +164,19 @@ def _csv_error(exc: csv.Error, path, encoding, delimiter, start_line: int, heade
     text = str(exc)
     kind, line, column_index = _quote_problem(path, encoding, delimiter, start_line)
     if kind == "unclosed":
-        return CsvError(
-            "unbalanced_quote",
-            f'Line {line}: a quoted value starts here but its closing quote (") is never found. '
-            'Close the quote, or write a quote that is part of a value as two quotes ("").',
-            line=line,
-        )
+        return CsvError("unbalanced_quote", {"line": line}, line=line)
     if "field larger" in text:
-        return CsvError(
-            "value_too_long",
-            f"Line {start_line}: a value in the row starting here is longer than {FIELD_LIMIT:,} characters. "
-            'This usually means a quote (") is opened in this row and only closed much later in the file.',
-            line=start_line,
-        )
+        return CsvError("value_too_long", {"line": start_line, "limit": FIELD_LIMIT}, line=start_line)
     if kind == "bad_quote":
+        # Named by the header when the header is read and has that column, else by number.
         name = None
-        where = f"Line {line}"
+        params = {"line": line, "index": column_index}
         if header is not None and column_index is not None and column_index <= len(header):
             name = header[column_index - 1]
-            where = f"Line {line}, column {show_name(name)}"
-        elif column_index is not None:
-            where = f"Line {line}, column {column_index}"
-        return CsvError(
-            "bad_quote",
-            f"{where}: a quoted value has other characters after its closing quote. Inside a quoted value, "
-            'write a quote as two quotes (""), or remove the quotes around the value.',
-            line=line,
-            column=name,
-        )
+            params = {"line": line, "column": kept(name, 60)}
+        return CsvError("bad_quote", params, line=line, column=name)
     # Should not happen with strict parsing of newline-split input; keep it explainable.
-    return CsvError(
-        "bad_quote",
-        f'Line {start_line}: the row could not be read ({text}). Check the quotes (") on this line.',
-        line=start_line,
-    )
+    return CsvError("bad_quote", {"line": start_line, "detail": text}, line=start_line)
 
 
 def parse_csv(
@@ -245,7 +214,7 @@ def parse_csv(
             header = row
             break
         if header is None:
-            raise CsvError("empty_file", "The file is empty: it contains no header and no data.")
+            raise CsvError("empty_file")
         header_line = start
         if not "".join(header).strip():
             # Only blank space so far: an "empty" file unless something else follows.
@@ -254,7 +223,7 @@ def parse_csv(
                 if "".join(row).strip():
                     break
             else:
-                raise CsvError("empty_file", "The file is empty: it contains only blank space.")
+                raise CsvError("empty_file", {"blank": True})
         _check_header(header, header_line, delimiter)
         if on_header is not None:
             on_header(header, header_line)
@@ -300,11 +269,7 @@ def parse_csv(
         if on_batch is not None:
             on_batch(cells, row_lines)
     if total == 0:
-        raise CsvError(
-            "no_rows",
-            f"The file has a header (line {header_line}) but no data rows below it.",
-            line=header_line,
-        )
+        raise CsvError("no_rows", {"line": header_line}, line=header_line)
     return ParseSummary(
         header=header,
         header_line=header_line,
@@ -317,32 +282,21 @@ def parse_csv(
 
 
 def _ragged(row: list[str], ncols: int, start: int, end: int, delimiter: str) -> CsvError:
-    found = len(row)
-    span = ""
-    if end > start:
-        span = f" (this row runs from line {start} to line {end}, because a quoted value in it spans several lines)"
-    hint = ""
-    if found == 1 and not row[0].strip():
-        hint = " The line contains only spaces."
-    elif found > ncols:
-        hint = f' A value may contain an unquoted {delimiter_name(delimiter)}: put such values in quotes ("...").'
-    elif ncols > 1:
-        hint = f" Check that the values are separated by the {delimiter_name(delimiter)}."
-    return CsvError(
-        "ragged_row",
-        f"Line {start} has {found} value{'s' if found != 1 else ''} but the header has {ncols} "
-        f"column{'s' if ncols != 1 else ''}{span}.{hint}",
-        line=start,
-    )
+    # ``end`` differs from ``start`` when a quoted value spans lines; ``blank`` tells a
+    # line of spaces from a line whose values are not separated as expected.
+    params = {
+        "line": start,
+        "end": end,
+        "values": len(row),
+        "columns": ncols,
+        "delimiter": delimiter,
+        "blank": len(row) == 1 and not row[0].strip(),
+    }
+    return CsvError("ragged_row", params, line=start)
 
 
 def _too_many(max_rows: int, line: int) -> CsvError:
-    return CsvError(
-        "too_many_rows",
-        f"The file has more than {max_rows:,} data rows, the most a dataset may have (the first extra "
-        f"row is on line {line}). Split the file or remove rows, then upload it again.",
-        line=line,
-    )
+    return CsvError("too_many_rows", {"limit": max_rows, "line": line}, line=line)
 
 
 def split_cells(cells: list[str], ncols: int, nrows: int) -> list[pa.Array]:

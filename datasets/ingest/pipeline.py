@@ -73,7 +73,7 @@ class IngestResult:
 def _encoding(path, encoding: str | None) -> tuple[str, bool, bool]:
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         if os.path.exists(path):
-            raise CsvError("empty_file", "The file is empty: it contains no header and no data.")
+            raise CsvError("empty_file")
         raise FileNotFoundError(path)
     if encoding:
         resolved = resolve_encoding(encoding)

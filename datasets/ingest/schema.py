@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import CsvError, show_name, show_value
+from .errors import CsvError, kept, show_name
 from .parse import KIND_KEY, LINE_COLUMN_KEY
 from .values import (
     ColumnProfile,
@@ -203,30 +203,22 @@ class Schema:
         named = [("id", self.id_column), ("label", self.label_column)] + [("feature", f) for f in self.features]
         for role, name in named:
             if name is not None and name not in known:
-                raise CsvError(
-                    "unknown_column",
-                    f"The {role} column {show_name(name)} is not a column of this file.",
-                    column=name,
-                )
+                raise CsvError("unknown_column", {"role": role, "column": kept(name, 60)}, column=name)
         if self.id_column is not None and self.id_column == self.label_column:
             raise CsvError(
                 "column_role_conflict",
-                f"The column {show_name(self.id_column)} cannot be both the id and the label.",
+                {"conflict": "id_label", "column": kept(self.id_column, 60)},
                 column=self.id_column,
             )
         for role, name in (("id", self.id_column), ("label", self.label_column)):
             if name is not None and name in self.features:
                 raise CsvError(
-                    "column_role_conflict",
-                    f"The column {show_name(name)} is the {role} column, so it cannot also be a feature.",
-                    column=name,
+                    "column_role_conflict", {"conflict": f"{role}_feature", "column": kept(name, 60)}, column=name
                 )
         for name, kind in self.features.items():
             if kind not in FEATURE_TYPES:
                 raise CsvError(
-                    "bad_column_type",
-                    f"The feature {show_name(name)} must be “numeric” or “categorical”, not {show_value(str(kind))}.",
-                    column=name,
+                    "bad_column_type", {"column": kept(name, 60), "type": kept(str(kind), 40)}, column=name
                 )
 
 
@@ -335,7 +327,7 @@ def read_text_layout(text_parquet: str | Path) -> tuple[list[str], str]:
     schema = pq.read_schema(text_parquet)
     meta = schema.metadata or {}
     if meta.get(KIND_KEY) != b"text" or LINE_COLUMN_KEY not in meta:
-        raise CsvError("not_a_dataset", "This file is not a text Parquet file written by the CSV import.")
+        raise CsvError("not_a_dataset")
     line_column = meta[LINE_COLUMN_KEY].decode()
     return [name for name in schema.names if name != line_column], line_column
 
@@ -354,7 +346,7 @@ def apply_schema(
     schema.validate(header)
     selected = schema.selected(header)
     if not selected:
-        raise CsvError("no_columns", "Choose at least one column to use: the id, the label or a feature.")
+        raise CsvError("no_columns")
     if Path(typed_parquet).resolve() == Path(text_parquet).resolve():
         raise ValueError("typed_parquet must not be the text Parquet file")
     fields = []
@@ -383,14 +375,7 @@ def apply_schema(
                     if pc.any(blank).as_py():
                         index = pc.index(blank, True).as_py()
                         line = int(lines[index].as_py())
-                        raise CsvError(
-                            "empty_id",
-                            f"Line {line}: the id column {show_name(name)} is empty. Every row needs an id, because "
-                            "ids are how rows are matched with the other parties' data. Fill in the id or remove "
-                            "the row.",
-                            line=line,
-                            column=name,
-                        )
+                        raise CsvError("empty_id", {"line": line, "column": kept(name, 60)}, line=line, column=name)
                     ids.append(arr)
                     id_lines.append(lines)
                     out.append(arr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import CsvError, show_name, show_value
+from .errors import CsvError, kept
 
 MISSING_VALUES: tuple[str, ...] = ("", "NA", "N/A", "n/a", "#N/A", "null", "NULL", "Null", "NaN", "nan", "NAN", "-")
 NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -66,23 +66,20 @@ def to_float(arr: pa.Array, column: str, lines: pa.Array | None) -> pa.Array:
     ok = pc.or_(missing, number_mask(arr))
     if not pc.all(ok).as_py():
         index = pc.index(ok, False).as_py()
-        _raise_not_a_number(column, arr[index].as_py(), lines, index, why="")
+        _raise_not_a_number(column, arr[index].as_py(), lines, index, too_large=False)
     values = pc.cast(null_where(arr, missing), pa.float64())
     finite = pc.is_finite(values)
     if not pc.all(finite, skip_nulls=True).as_py():
         index = pc.index(pc.fill_null(finite, True), False).as_py()
-        _raise_not_a_number(column, arr[index].as_py(), lines, index, why=" (it is too large)")
+        _raise_not_a_number(column, arr[index].as_py(), lines, index, too_large=True)
     return values
 
 
-def _raise_not_a_number(column: str, value: str, lines, index: int, why: str):
+def _raise_not_a_number(column: str, value: str, lines, index: int, too_large: bool):
     line = int(lines[index].as_py()) if lines is not None else None
-    where = f"Line {line}, column {show_name(column)}" if line else f"Column {show_name(column)}"
     raise CsvError(
         "not_a_number",
-        f"{where}: {show_value(value)} is not a number{why}, but the column is set to numeric. Fix the value, "
-        "or make the column categorical. (Numbers are written like 12, -3.5 or 1e6; empty, NA, N/A, null, "
-        "NaN and - count as missing.)",
+        {"line": line, "column": kept(column, 60), "value": kept(value, 40), "too_large": too_large},
         line=line,
         column=column,
     )
