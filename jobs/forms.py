@@ -261,9 +261,10 @@ class SweepForm(forms.Form):
         for step in pipelines.steps_of(job.template):
             if step.id not in values or step.auxiliary:
                 continue
+            translated = _translated(step.component)
             for name, schema, default in pipelines.fields(step):
                 if (schema.get("type") in ("integer", "number", "string")) or schema.get("anyOf"):
-                    field = field_for(name, _translated(step.component)[name], default)
+                    field = field_for(name, translated[name], default)
                     self.settings[f"{step.id}:{name}"] = (step, name, field)
         choices = [(key, f"{step.title} · {field.label}") for key, (step, name, field) in self.settings.items()]
         self.fields["param1"] = forms.ChoiceField(label=_("Setting to vary"), choices=choices,

@@ -22,13 +22,6 @@ ENGLISH = "Line 3 has 1 value but the header has 2 columns. Check that the value
 CHINESE = "第 3 行有 1 个值，但表头有 2 列。请检查各个值是否用逗号（,）分隔。"
 
 
-@pytest.fixture(autouse=True)
-def _back_to_the_default_language():
-    """A request in Chinese leaves Chinese active in this thread; later tests expect the default."""
-    yield
-    translation.deactivate()
-
-
 def _user(django_user_model, username, language):
     return django_user_model.objects.create_user(username=username, password="pw-不重要-123", role="admin",
                                                  language=language)

@@ -10,13 +10,6 @@ from fedweb.accounts.services import set_language
 
 pytestmark = pytest.mark.django_db
 
-@pytest.fixture(autouse=True)
-def _back_to_the_default_language():
-    """A request in Chinese leaves Chinese active in this thread; later tests expect the default."""
-    yield
-    translation.deactivate()
-
-
 CHINESE_BROWSER = "zh-CN,zh;q=0.9,en;q=0.8"
 ENGLISH_BROWSER = "en-GB,en;q=0.9"
 

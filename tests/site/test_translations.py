@@ -60,13 +60,6 @@ def _known_gap(route_name: str, run: str) -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def _back_to_the_default_language():
-    """A request in Chinese leaves Chinese active in this thread; later tests expect the default."""
-    yield
-    translation.deactivate()
-
-
 # --- The scene -----------------------------------------------------------------------------
 
 OURS_CSV = "id,y,x1,x2,city\n" + "".join(
