@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .ingest.messages import describe
+from .ingest.messages import describe, english
 
 
 class DatasetStatus(models.TextChoices):
@@ -123,18 +123,12 @@ class Dataset(models.Model):
         self.status = DatasetStatus.VALIDATING
         self._clear_error()
 
-    def fail(
-        self,
-        code: str,
-        message: str,
-        *,
-        params: dict | None = None,
-        line: int | None = None,
-        column: str | None = None,
-    ) -> None:
-        """``message`` is the English text; ``params`` let ``error_text`` word it again."""
+    def fail(self, code: str, *, params: dict | None = None, line: int | None = None, column: str | None = None) -> None:
+        """``params`` let ``error_text`` word the problem in the reader's language; ``error_message``
+        keeps it in English, for logs and older clients."""
         self.status = DatasetStatus.FAILED
-        self.error_code, self.error_message, self.error_params = code, message, params
+        params = dict(params or {})
+        self.error_code, self.error_message, self.error_params = code, english(code, params), params
         self.error_line, self.error_column = line, (column or "")[:255]
         self.validated_at = timezone.now()
 

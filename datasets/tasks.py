@@ -21,7 +21,6 @@ from fedweb.audit.services import record
 
 from . import ingest, storage
 from .consumers import group_name, status_payload
-from .ingest.messages import english
 from .models import Dataset, DatasetStatus
 
 log = logging.getLogger(__name__)
@@ -89,12 +88,12 @@ def validate_dataset(dataset_id: str) -> None:
         dataset.succeed()
         outcome, details = AuditOutcome.SUCCESS, {"rows": dataset.row_count}
     except ingest.CsvError as exc:
-        dataset.fail(exc.code, exc.message, params=exc.params, line=exc.line, column=exc.column)
+        dataset.fail(exc.code, params=exc.params, line=exc.line, column=exc.column)
         outcome, details = AuditOutcome.FAILURE, {"code": exc.code, "line": exc.line, "column": exc.column}
     except Exception:
         log.exception("validation of dataset %s crashed", dataset_id)
         # Worded when shown, like the file's own problems: this worker's language is not the reader's.
-        dataset.fail("internal_error", english("internal_error"), params={})
+        dataset.fail("internal_error")
         outcome, details = AuditOutcome.FAILURE, {"code": "internal_error"}
 
     with transaction.atomic():

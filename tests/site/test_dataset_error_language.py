@@ -90,7 +90,7 @@ def test_an_old_dataset_without_parameters_shows_its_stored_english(django_user_
 def test_a_crashed_check_is_worded_for_the_reader_too(django_user_model, make_dataset, client_as):
     reader = _user(django_user_model, "赵查看", "zh-hans")
     dataset = make_dataset(reader, BAD_CSV)
-    dataset.fail("internal_error", english("internal_error"), params={})
+    dataset.fail("internal_error")
     dataset.save()
     assert dataset.error_message.startswith("Something went wrong while checking this file.")
     assert "检查此文件时出了问题" in _error_box(client_as(reader), dataset)
