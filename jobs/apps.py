@@ -6,4 +6,4 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from . import appliers  # noqa: F401  (registers the partner's job events)
+        from . import appliers, registry  # noqa: F401  (register the partner's job and model events)

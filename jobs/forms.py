@@ -17,8 +17,8 @@ from fedweb.i18n import translate_schema
 from projects.models import ProjectTable
 
 from . import pipelines
-from .models import Job, JobStatus
-from .templates import PREDICTORS, TEMPLATES
+from .models import Job, Model
+from .templates import TEMPLATES
 
 
 def _text(value) -> str:
@@ -201,7 +201,7 @@ class PipelineForm:
             from .templates import build
 
             return build("score", self.project, our_table=head["our_table"], partner_table=head["partner_table"],
-                         options={"model_job": head["model_job"], "reveal": head.get("reveal") or "both"})
+                         options={"model": head["model"], "reveal": head.get("reveal") or "both"})
         return pipelines.build(self.template, self.project, our_table=head["our_table"],
                                partner_table=head["partner_table"], chosen=self.chosen(), values=self.values(),
                                pause_after_psi=head.get("pause_after_psi", False))
@@ -233,11 +233,12 @@ class _HeadForm(forms.Form):
             label=_("The partner's table"), choices=[(k, r.name) for k, r in theirs], widget=forms.RadioSelect,
             disabled=locked, help_text=_("Tables the partner authorised for this project."))
         if template == "score":
-            trained = [(str(j.pk), j.name) for j in Job.objects.filter(project=project, status=JobStatus.SUCCEEDED)
-                       if any(n.get("component") in PREDICTORS for n in j.spec.get("nodes", []))]
-            self.fields["model_job"] = forms.ChoiceField(
-                label=_("The model to score with"), choices=trained,
-                help_text=_("A finished job of this project that trained a model; its preparation is applied too."))
+            published = [(str(m.pk), m.label) for m in Model.objects.filter(project=project, job__isnull=False)
+                         .order_by("name", "-number") if m.is_published]
+            self.fields["model"] = forms.ChoiceField(
+                label=_("The model to score with"), choices=published,
+                help_text=_("A model version both sites published; the preparation its training used is applied too. "
+                            "Publish a version on the project's Models page."))
             self.fields["reveal"] = field_for("reveal", _translated("psi")["reveal"], "both")
         elif template != "psi":
             self.fields["pause_after_psi"] = forms.BooleanField(

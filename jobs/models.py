@@ -87,6 +87,10 @@ class Job(models.Model):
     # Gates (``pause_after`` in the spec): who decides there, as both sites agreed when the job was
     # accepted; the gated nodes someone chose to go on after; and the one the job waits at now.
     gate_decider = models.CharField(max_length=16, default="initiator")
+    # The model a training job makes: its name (that of the job it was first tuned from) and its
+    # version number, both set by the initiator and sent with the job, so both sites agree.
+    model_name = models.CharField(max_length=200, blank=True)
+    model_number = models.PositiveIntegerField(null=True, blank=True)
     gates_passed = models.JSONField(default=list, blank=True)
     paused_after = models.CharField(max_length=32, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -209,26 +213,127 @@ class Artifact(models.Model):
         return f"{self.kind} {self.id[:12]}"
 
 
+class ModelStatus(models.TextChoices):
+    DRAFT = "draft", _("Not published")
+    REQUESTED = "requested", _("Waiting for the partner to confirm publication")
+    ASKED = "asked", _("The partner asks to publish it")
+    PUBLISHED = "published", _("Published for scoring")
+    ARCHIVED = "archived", _("Archived")
+
+
 class Model(models.Model):
-    """A model a job trained: the same id at both sites, each holding its own half."""
+    """A model a job trained (or an admin imported): the same id at both sites, each holding its own half.
+
+    **Publication** needs both sites' consent: ``consent_here_at`` is ours,
+    ``consent_partner_at`` the partner's (its ``model.publish`` event). Either site
+    withdraws alone (``model.unpublish``), which clears both. Only a published model
+    scores, in batch jobs or online.
+    """
+
+    TRAINED, IMPORTED = "trained", "imported"
 
     id = models.UUIDField(primary_key=True, editable=False)
     project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="models")
-    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="models")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.PROTECT, related_name="models")
     node = models.CharField(max_length=32)
     component = models.CharField(max_length=64)
-    version = models.CharField(max_length=16)
+    version = models.CharField(max_length=16)  # the component's version
     role = models.CharField(max_length=16)
     params = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="+")
+    # The preparation (a fitted preprocessing model) scoring applies to raw rows first, if any.
+    transform = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The scorecard scaling (base score, odds, points to double) when the job turned probabilities into points.
+    scorecard = models.JSONField(null=True, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    number = models.PositiveIntegerField(default=1)  # version of the model name, the same at both sites
+    origin = models.CharField(max_length=16, default=TRAINED)
+    origin_details = models.JSONField(default=dict, blank=True)  # an import: the bundle's signer, time, file
+    consent_here_at = models.DateTimeField(null=True, blank=True)
+    consent_here_by = models.CharField(max_length=150, blank=True)
+    consent_partner_at = models.DateTimeField(null=True, blank=True)
+    consent_partner_by = models.CharField(max_length=150, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.component} from {self.job}"
+        return f"{self.name or self.component} v{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name or self.component} · v{self.number}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.consent_here_at is not None and self.consent_partner_at is not None and self.archived_at is None
+
+    @property
+    def status(self) -> str:
+        if self.archived_at is not None:
+            return ModelStatus.ARCHIVED
+        if self.is_published:
+            return ModelStatus.PUBLISHED
+        if self.consent_here_at is not None:
+            return ModelStatus.REQUESTED
+        if self.consent_partner_at is not None:
+            return ModelStatus.ASKED
+        return ModelStatus.DRAFT
+
+    def get_status_display(self) -> str:
+        return ModelStatus(self.status).label
+
+
+class ServingTable(models.Model):
+    """The table this site's admin registered for online scoring with a model: its rows are
+    looked up by id when a scoring request arrives (the host's features, or the guest's)."""
+
+    model = models.OneToOneField(Model, on_delete=models.CASCADE, related_name="serving")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="+")
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    registered_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.dataset} for {self.model}"
+
+
+class ScoringOutcome(models.TextChoices):
+    SCORED = "scored", _("Scored")
+    PARTIAL = "partial", _("Scored, some ids unknown")
+    UNKNOWN_IDS = "unknown_ids", _("No id could be scored")
+    REFUSED = "refused", _("Refused")
+    PARTNER_REFUSED = "partner_refused", _("Refused by the partner")
+    TIMEOUT = "timeout", _("The partner did not answer in time")
+    UNREACHABLE = "unreachable", _("The partner could not be reached")
+    ERROR = "error", _("Failed")
+
+
+class ScoringRequest(models.Model):
+    """One online scoring request as this site saw it (both sites keep one row per request id):
+    what reconciliation between the two organisations is built from."""
+
+    request_id = models.UUIDField(unique=True)  # chosen by the label holder, the same at both sites
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="scoring_requests")
+    model_id = models.UUIDField(db_index=True)  # not a key: a refusal of an unknown model is logged too
+    model_number = models.PositiveIntegerField(null=True, blank=True)
+    role = models.CharField(max_length=16)  # ours in this request: guest (asked) or host (answered)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ids = models.PositiveIntegerField(default=0)  # how many ids were asked for
+    scored = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=ScoringOutcome.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    caller = models.CharField(max_length=150, blank=True)  # the token's user here; the partner's party id there
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["project", "model_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.outcome}"
 
 
 def model_id(job_id, node: str) -> uuid.UUID:

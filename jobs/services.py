@@ -20,6 +20,7 @@ from projects.models import GateDecider, JobSession, ProjectStatus, ProjectTable
 from projects.services import visible_projects
 from projects.sessions import SessionRefused, check_psi_policy
 
+from . import registry
 from . import spec as specs
 from .models import Job, JobStatus, Task, TaskStatus
 
@@ -160,18 +161,24 @@ def create_job(*, user, project, spec: dict, name: str = "", template: str = "",
     except SessionRefused as exc:
         raise ServiceError(_("This site's PSI rules refuse the job: %(reason)s") % {"reason": exc.reason},
                            code="psi_policy", status_code=409) from None
+    unpublished = registry.unpublished_models(project, plan)
+    if unpublished:
+        raise ServiceError(unpublished, code="not_published", status_code=409)
     with transaction.atomic():
         job = Job.objects.create(
             project=project, name=(name or template or _("Job"))[:200], template=template[:64], spec=spec,
             initiator=settings.SITE_PARTY_ID, created_by=user, created_by_name=user.get_username(), rerun_of=rerun_of,
             gate_decider=project.gate_decider,
         )
+        registry.name_job(job)
+        job.save(update_fields=["model_name", "model_number"])
         _make_tasks(job, plan)
         # Open now: the partner starts as soon as it accepts, possibly before its answer reaches us.
         _open_sessions(job, plan, psi_checked=True)
         _announce_job(job, "job.submit", {"name": job.name, "spec": spec, "template": job.template,
                                           "created_by": user.get_username(), "gate_decider": job.gate_decider,
-                                          "rerun_of": str(rerun_of.pk) if rerun_of else None},
+                                          "rerun_of": str(rerun_of.pk) if rerun_of else None,
+                                          "model_name": job.model_name, "model_number": job.model_number},
                       user=user, request=request, action="job_create")
     return job
 
@@ -191,10 +198,11 @@ def receive_job(*, partner, project, payload: dict) -> Job:
     rerun = payload.get("rerun_of")
     if rerun:
         job.rerun_of = Job.objects.filter(pk=rerun, project=project).first()
+    registry.name_received_job(job, payload)
     try:
         plan = specs.validate(spec, project)
         _check_psi_policies(job.project, plan)
-        reason = _gate_rule_differs(job, plan)
+        reason = _gate_rule_differs(job, plan) or registry.unpublished_models(project, plan)
     except (specs.SpecError, SessionRefused) as exc:
         reason = str(exc) if isinstance(exc, specs.SpecError) else exc.reason
     if reason:

@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 
 from engine.errors import EngineError, FederationError, FederationTimeout, PeerFailed
 
-from . import artifacts, runner, scheduler, services
-from .models import Job, JobStatus, Model, Task, TaskStatus, model_id
+from . import artifacts, registry, runner, scheduler, services
+from .models import Job, JobStatus, Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -226,12 +226,7 @@ def _finish(task_id: int, status: str, error: str, result: runner.Result) -> Non
         task.finish(status, error=error)
         task.save()
         if status in TaskStatus.done() and task.component in runner.TRAINERS and "model" in outputs:
-            Model.objects.update_or_create(
-                id=model_id(task.job_id, task.node),
-                defaults={"project": task.job.project, "job": task.job, "node": task.node, "component": task.component,
-                          "version": task.version, "role": task.role, "params": runner.params_of(task),
-                          "metrics": task.metrics["final"], "artifact_id": outputs["model"]},
-            )
+            registry.register_trained(task, outputs, task.metrics["final"])
         services.relay_task(task)
         job.refresh_from_db()
         services.refresh_status(job)

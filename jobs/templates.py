@@ -44,9 +44,11 @@ TEMPLATES = {
                              "learning_rate": (0.3, "shrinkage"), "validation_fraction": (0.2, "share held out"),
                              "pause_after_psi": PAUSE_AFTER_PSI}),
     "score": Template("score", _("Score a table with a model"),
-                      _("Align a new table with the partner's and score it with a model an earlier job trained "
-                        "(with the same preparation)."),
-                      {"model_job": ("", "the job that trained the model"),
+                      _("Align a new table with the partner's and score it with a published model (with the same "
+                        "preparation); scorecard points when the model has a scorecard, and an evaluation when the "
+                        "new table has labels."),
+                      {"model": ("", "the published model version to score with (its id)"),
+                       "model_job": ("", "instead of 'model': the job that trained it"),
                        "reveal": ("both", "who learns the overlap of the new tables")}),
 }
 
@@ -63,26 +65,65 @@ class TemplateError(ValueError):
 PREDICTORS = {"hetero_lr": "hetero_lr_predict", "hetero_secureboost": "hetero_secureboost_predict"}
 
 
-def _scoring_node(project, job_id: str, ids: dict) -> dict:
-    """Score the aligned rows with the model of an earlier job, prepared the way it was scored there."""
-    from .models import Job
+def _published_model(project, model_pk: str, job_pk: str):
+    from .models import Model
 
-    job = Job.objects.filter(pk=job_id, project=project).first() if job_id else None
-    if job is None:
-        raise TemplateError("choose the job that trained the model")
+    if model_pk:
+        model = Model.objects.filter(pk=model_pk, project=project).first() if _is_uuid(model_pk) else None
+    elif job_pk and _is_uuid(job_pk):
+        model = Model.objects.filter(job_id=job_pk, project=project).order_by("created_at").first()
+    else:
+        raise TemplateError(gettext("choose the model to score with"))
+    if model is None:
+        raise TemplateError(gettext("no such model in this project"))
+    if model.job_id is None:
+        raise TemplateError(gettext("an imported model scores online only: batch scoring needs the job that trained it"))
+    if not model.is_published:
+        raise TemplateError(gettext("%(model)s is not published: both sites publish a model before it scores")
+                            % {"model": model.label})
+    return model
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _scoring_nodes(project, model, cols: dict) -> list[dict]:
+    """Score the aligned rows with a published model, prepared the way its own job scored;
+    scorecard points when that job made a scorecard; an evaluation when the new rows have labels."""
+    job = model.job
     nodes = {n["id"]: n for n in job.spec.get("nodes", [])}
-    trainer = next((n for n in nodes.values() if n["component"] in PREDICTORS), None)
-    if trainer is None:
-        raise TemplateError("that job trained no model")
+    trainer = nodes[model.node]
+    ids = {role: {"id_column": cols[role]["id_column"]} for role in ("guest", "host")}
     inputs = {"model": {"job": str(job.pk), "node": trainer["id"], "output": "model"}, "data": {"node": "psi", "output": "data"}}
-    # The preparation its own scoring applied (the LR template's scaling), taken from the same job.
-    scoring = next((n for n in nodes.values() if n["component"] == PREDICTORS[trainer["component"]]), None)
+    scoring = next((n for n in nodes.values() if n["component"] == PREDICTORS[trainer["component"]]
+                    and (n.get("inputs") or {}).get("model", {}).get("node") == trainer["id"]), None)
     transform = (scoring or {}).get("inputs", {}).get("transform")
     if transform and "node" in transform:
         inputs["transform"] = {"job": str(job.pk), "node": transform["node"], "output": transform["output"]}
+    label = cols["guest"].get("label_column")
+    labelled = bool(cols["guest"].get("has_label"))
     guest = {**ids["guest"]}
-    return {"id": "score", "component": PREDICTORS[trainer["component"]], "inputs": inputs,
-            "params": {"common": {}, "guest": guest, "host": {**ids["host"]}}}
+    if trainer["component"] == "hetero_secureboost":
+        guest["label_column"] = label
+    elif labelled and label != (model.params or {}).get("label_column", label):
+        labelled = False  # hetero_lr_predict reports the label only under the name the model was trained with
+    out = [{"id": "score", "component": PREDICTORS[trainer["component"]], "inputs": inputs,
+            "params": {"common": {}, "guest": guest, "host": {**ids["host"]}}}]
+    if model.scorecard:
+        card = {k: v for k, v in model.scorecard.items() if k != "id_column"}
+        out.append({"id": "scorecard", "component": "scorecard", "inputs": {"data": {"node": "score", "output": "predictions"}},
+                    "params": {"common": card, "guest": {**ids["guest"]}}})
+    if labelled:
+        out.append({"id": "evaluation", "component": "evaluation", "inputs": {"data": {"node": "score", "output": "predictions"}},
+                    "params": {"common": {}, "guest": {"label_column": label}}})
+    return out
 
 
 def _columns(project, tables: dict[str, str]) -> dict[str, dict]:
@@ -97,13 +138,15 @@ def _columns(project, tables: dict[str, str]) -> dict[str, dict]:
             dataset = Dataset.objects.filter(pk=table_id).first()
             if dataset is None:
                 raise TemplateError(f"no dataset {table_id} here")
-            out[role] = {"id_column": dataset.id_column or "id", "label_column": dataset.label_column or "y"}
+            out[role] = {"id_column": dataset.id_column or "id", "label_column": dataset.label_column or "y",
+                         "has_label": bool(dataset.label_column)}
         else:
             remote = RemoteTable.objects.filter(project=project, table_id=table_id).first()
             if remote is None:
                 raise TemplateError(f"the partner has not authorised table {table_id} in this project")
             by_role = {c.get("role"): c.get("name") for c in remote.columns}
-            out[role] = {"id_column": by_role.get("id") or "id", "label_column": by_role.get("label") or "y"}
+            out[role] = {"id_column": by_role.get("id") or "id", "label_column": by_role.get("label") or "y",
+                         "has_label": bool(by_role.get("label"))}
     return out
 
 
@@ -123,11 +166,12 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
         mine = our_role(project)
         theirs = "host" if mine == "guest" else "guest"
         tables = {mine: str(our_table), theirs: str(partner_table)}
+        model = _published_model(project, str(opt["model"] or ""), str(opt["model_job"] or ""))
         cols = _columns(project, tables)
         ids = {role: {"id_column": cols[role]["id_column"]} for role in ("guest", "host")}
         psi = {"id": "psi", "component": "psi", "inputs": {"data": {"table": tables}},
                "params": {"common": {"reveal": opt["reveal"]}, **ids}}
-        return {"format": FORMAT, "nodes": [psi, _scoring_node(project, opt["model_job"], ids)]}
+        return {"format": FORMAT, "nodes": [psi, *_scoring_nodes(project, model, cols)]}
     # The other templates are the browser's pipelines with their default steps: one builder for both.
     from .pipelines import build as build_pipeline
 

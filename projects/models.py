@@ -93,6 +93,9 @@ class Project(models.Model):
     # Who decides at a job's gate. Both sites must choose the same: a partner's gated job
     # naming another decider is refused, so the rule a job runs under is one both agreed to.
     gate_decider = models.CharField(max_length=16, choices=GateDecider.choices, default=GateDecider.INITIATOR)
+    # The partner may publish a model for scoring alone: its request is confirmed here at once
+    # (otherwise one of our admins confirms each).
+    auto_confirm_models = models.BooleanField(default=False)
     decision_comment = models.TextField(blank=True)
     # The cooperation token, encrypted at rest with a key derived from the site's secret.
     token_encrypted = models.BinaryField(null=True, blank=True, editable=False)

@@ -53,14 +53,16 @@ from .models import InboxEvent, SeenNonce
 log = logging.getLogger(__name__)
 
 # The envelope kind each RPC carries.
-KIND_OF_RPC = {"Ping": "ping", "Deliver": "event", "OpenSession": "session", "Push": "chunk", "Abort": "abort"}
+KIND_OF_RPC = {"Ping": "ping", "Deliver": "event", "OpenSession": "session", "Push": "chunk", "Abort": "abort",
+               "Score": "score", "Ledger": "ledger"}
 
 # What a project's state lets through, decided from the header alone. Which *events*
 # apply in which state is the appliers' business (``@applier(..., states=...)``), after
 # the MAC. Rejected and revoked projects are absent: they refuse everything.
 KINDS_BY_STATUS = {
-    ProjectStatus.ACTIVE: {"event", "session", "chunk", "abort"},
-    ProjectStatus.SUSPENDED: {"event", "abort"},
+    ProjectStatus.ACTIVE: {"event", "session", "chunk", "abort", "score", "ledger"},
+    # A suspended project scores nothing, but the two sites can still settle what was scored.
+    ProjectStatus.SUSPENDED: {"event", "abort", "ledger"},
     ProjectStatus.INVITED: {"event"},
     ProjectStatus.PENDING: {"event"},
 }
@@ -72,7 +74,7 @@ NOT_NOW = {
 
 # Bounds of the parse step. JSON bodies are small control messages; chunks are bounded
 # by the transport's chunk size (plus room), gRPC bounds the whole message.
-MAX_JSON_BYTES = {"event": 1024 * 1024, "session": 64 * 1024}
+MAX_JSON_BYTES = {"event": 1024 * 1024, "session": 64 * 1024, "score": 512 * 1024, "ledger": 4096}
 MAX_JSON_DEPTH = 16
 MAX_TEXT_BYTES = {"abort": 4096, "ping": 1024}
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
@@ -97,7 +99,7 @@ class Verified:
     env: Any
     partner: Partner
     project: Project | None
-    body: Any  # dict for events and sessions, str for aborts and pings, bytes for chunks
+    body: Any  # dict for events, sessions, scoring and ledger requests; str for aborts and pings; bytes for chunks
 
 
 # --- 1. Parse ----------------------------------------------------------------------------

@@ -59,6 +59,16 @@ class ProxyStub(object):
                 request_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
                 response_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
                 _registered_method=True)
+        self.Score = channel.unary_unary(
+                '/fedweb.proxy.v1.Proxy/Score',
+                request_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+                response_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
+                _registered_method=True)
+        self.Ledger = channel.unary_unary(
+                '/fedweb.proxy.v1.Proxy/Ledger',
+                request_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+                response_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class ProxyServicer(object):
@@ -99,6 +109,21 @@ class ProxyServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Score(self, request, context):
+        """Online scoring: the label holder asks for this site's part of a published model's
+        scores for a few ids (looked up in the table our admin registered for serving).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ledger(self, request, context):
+        """Reconciliation: the scoring requests this site logged for one model and one day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +149,16 @@ def add_ProxyServicer_to_server(servicer, server):
             ),
             'Abort': grpc.unary_unary_rpc_method_handler(
                     servicer.Abort,
+                    request_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
+                    response_serializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.SerializeToString,
+            ),
+            'Score': grpc.unary_unary_rpc_method_handler(
+                    servicer.Score,
+                    request_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
+                    response_serializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.SerializeToString,
+            ),
+            'Ledger': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ledger,
                     request_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
                     response_serializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.SerializeToString,
             ),
@@ -261,6 +296,60 @@ class Proxy(object):
             request,
             target,
             '/fedweb.proxy.v1.Proxy/Abort',
+            fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+            fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Score(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedweb.proxy.v1.Proxy/Score',
+            fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+            fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ledger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedweb.proxy.v1.Proxy/Ledger',
             fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
             fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
             options,

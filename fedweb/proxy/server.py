@@ -88,7 +88,26 @@ def handle_abort(request: Verified) -> Ack:
     return Ack(ok=True)
 
 
-HANDLERS = {"Ping": handle_ping, "Deliver": handle_deliver, "OpenSession": handle_open_session, "Abort": handle_abort}
+def handle_score(request: Verified) -> Ack:
+    from jobs.serving import ScoringRefused, answer
+
+    try:
+        return Ack(ok=True, detail=json.dumps(answer(request.partner, request.project, request.body), allow_nan=False))
+    except ScoringRefused as exc:
+        raise Rejected(exc.status, exc.reason) from None
+
+
+def handle_ledger(request: Verified) -> Ack:
+    from jobs.ledger import LedgerRefused, ledger_page
+
+    try:
+        return Ack(ok=True, detail=json.dumps(ledger_page(request.project, request.body)))
+    except LedgerRefused as exc:
+        raise Rejected("INVALID_ARGUMENT", str(exc)) from None
+
+
+HANDLERS = {"Ping": handle_ping, "Deliver": handle_deliver, "OpenSession": handle_open_session, "Abort": handle_abort,
+            "Score": handle_score, "Ledger": handle_ledger}
 
 
 # --- The one path every request takes -------------------------------------------------
@@ -172,6 +191,12 @@ class ProxyServicer(_Base):
 
     def Abort(self, request, context):
         return self._call(context, serve, "Abort", request)
+
+    def Score(self, request, context):
+        return self._call(context, serve, "Score", request)
+
+    def Ledger(self, request, context):
+        return self._call(context, serve, "Ledger", request)
 
     def Push(self, request_iterator, context):
         return self._call(context, serve_push, request_iterator)

@@ -83,6 +83,14 @@ JOBS_AUTO_RESUMES = env_int("FEDWEB_JOBS_AUTO_RESUMES", 2, minimum=0)
 # A job the partner has not accepted after this long fails ("did not answer since ...").
 JOBS_ACCEPT_TIMEOUT = env_int("FEDWEB_JOBS_ACCEPT_TIMEOUT", 3600, minimum=10)
 
+# --- Online scoring --------------------------------------------------------------
+# The label holder's answer arrives within this many milliseconds, or the request fails
+# with "the partner did not answer in time" (never a hang).
+SCORING_DEADLINE_MS = env_int("FEDWEB_SCORING_DEADLINE_MS", 2000, minimum=50)
+# Ids in one scoring request, and requests per second one API token may make.
+SCORING_MAX_IDS = env_int("FEDWEB_SCORING_MAX_IDS", 1000, minimum=1)
+SCORING_RATE_PER_TOKEN = env_int("FEDWEB_SCORING_RATE_PER_TOKEN", 100, minimum=1)
+
 # A page watching a job or dataset re-reads it this often (seconds), for the updates that
 # other processes could not push to it (no shared channel layer without Redis).
 FEDWEB_LIVE_POLL_SECONDS = env_int("FEDWEB_LIVE_POLL_SECONDS", 3, minimum=1)

@@ -118,11 +118,59 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 class ModelSerializer(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id", read_only=True)
-    job = serializers.UUIDField(source="job_id", read_only=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
     artifact = serializers.CharField(source="artifact_id", read_only=True)
+    transform = serializers.CharField(source="transform_id", read_only=True, allow_null=True)
+    status = serializers.CharField(read_only=True)
+    published = serializers.BooleanField(source="is_published", read_only=True)
+    serving_table = serializers.SerializerMethodField()
 
     class Meta:
         model = Model
-        fields = ["id", "project", "job", "node", "component", "version", "role", "params", "metrics", "artifact",
+        fields = ["id", "project", "name", "number", "status", "published", "job", "node", "component", "version",
+                  "role", "origin", "params", "metrics", "artifact", "transform", "scorecard", "consent_here_at",
+                  "consent_here_by", "consent_partner_at", "consent_partner_by", "archived_at", "serving_table",
                   "created_at"]
         read_only_fields = fields
+
+    def get_serving_table(self, model) -> str | None:
+        serving = getattr(model, "serving", None)
+        return str(serving.dataset_id) if serving is not None else None
+
+
+class UnpublishSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class ServingTableSerializer(serializers.Serializer):
+    dataset = serializers.UUIDField()
+
+
+class ScoreRequestSerializer(serializers.Serializer):
+    """One of ``id``, ``ids`` or ``rows`` (checked by the service, which words every error)."""
+
+    id = serializers.CharField(required=False, help_text="One id to score.")
+    ids = serializers.ListField(child=serializers.CharField(), required=False, help_text="Several ids to score.")
+    rows = serializers.ListField(child=serializers.DictField(), required=False,
+                                 help_text="This site's rows (an \"id\" and the model's features), instead of a lookup "
+                                           "in the registered serving table.")
+
+
+class ScoreSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    probability = serializers.FloatField()
+    points = serializers.FloatField(required=False)
+
+
+class UnknownIdSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ScoreResponseSerializer(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    model = serializers.UUIDField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    scores = ScoreSerializer(many=True)
+    unknown = UnknownIdSerializer(many=True)

@@ -6,12 +6,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from fedweb.api.errors import ServiceError
 from projects.services import visible_projects
 
-from .. import results, services, templates
+from fedweb.api.authentication import ApiTokenAuthentication
+
+from .. import registry, results, serving, services, templates
 from ..models import Artifact, Job, Model
 from .serializers import (
     ArtifactSerializer,
@@ -22,7 +25,11 @@ from .serializers import (
     ModelSerializer,
     RefuseSerializer,
     RerunSerializer,
+    ScoreRequestSerializer,
+    ScoreResponseSerializer,
+    ServingTableSerializer,
     TemplateSerializer,
+    UnpublishSerializer,
 )
 
 
@@ -135,8 +142,62 @@ class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrieve
 
 
 class ModelViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The model registry: versions, publication, serving tables, and online scoring."""
+
     serializer_class = ModelSerializer
     queryset = Model.objects.none()
 
     def get_queryset(self):
-        return Model.objects.filter(project__in=visible_projects(self.request.user))
+        models = registry.visible_models(self.request.user).select_related("project", "serving")
+        project = self.request.query_params.get("project")
+        return models.filter(project_id=project) if project else models
+
+    def _changed(self, model):
+        return Response(ModelSerializer(Model.objects.select_related("serving").get(pk=model.pk)).data)
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        return self._changed(registry.publish(user=request.user, model=self.get_object(), request=request))
+
+    @extend_schema(request=UnpublishSerializer, responses=ModelSerializer)
+    @action(detail=True, methods=["post"])
+    def unpublish(self, request, pk=None):
+        form = UnpublishSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._changed(registry.unpublish(user=request.user, model=self.get_object(),
+                                                reason=form.validated_data.get("reason", ""), request=request))
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        return self._changed(registry.archive(user=request.user, model=self.get_object(), request=request))
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        return self._changed(registry.restore(user=request.user, model=self.get_object(), request=request))
+
+    @extend_schema(request=ServingTableSerializer, responses=ModelSerializer)
+    @action(detail=True, methods=["post"], url_path="serving-table")
+    def serving_table(self, request, pk=None):
+        from datasets.models import Dataset
+
+        form = ServingTableSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        model = self.get_object()
+        dataset = Dataset.objects.filter(pk=form.validated_data["dataset"]).first()
+        if dataset is None:
+            raise ServiceError("No such dataset on this site.", code="not_found", status_code=404)
+        serving.register_serving_table(user=request.user, model=model, dataset=dataset, request=request)
+        return self._changed(model)
+
+    @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer,
+                   description="Score one id, or a batch, with a published model (API token only, rate-limited "
+                               "per token). Asks the partner's site for its part within the scoring deadline.")
+    @action(detail=True, methods=["post"], authentication_classes=[ApiTokenAuthentication],
+            permission_classes=[IsAuthenticated])
+    def score(self, request, pk=None):
+        model = self.get_object()
+        return Response(serving.score(user=request.user, token_key=request.auth.prefix, model=model,
+                                      payload=request.data))

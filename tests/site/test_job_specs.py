@@ -59,13 +59,27 @@ def test_every_template_builds_a_spec_that_validates(project):
 
 
 def test_the_scoring_template_scores_with_the_model_and_preparation_of_a_finished_job(project, alice):
-    from jobs import services as job_services
+    from django.utils import timezone
 
-    with pytest.raises(templates.TemplateError, match="choose the job"):
+    from jobs import artifacts
+    from jobs import services as job_services
+    from jobs.models import Model, model_id
+
+    with pytest.raises(templates.TemplateError, match="choose the model"):
         templates.build("score", project, our_table=project.ours, partner_table=project.theirs)
     trained = job_services.create_job(user=alice, project=project, spec=_lr(project), name="LR")
+    assert (trained.model_name, trained.model_number) == ("LR", 1)
+    half = artifacts.store("model", {"component": "hetero_lr"})
+    model = Model.objects.create(id=model_id(trained.pk, "lr"), project=project, job=trained, node="lr",
+                                 component="hetero_lr", version="1.0.0", role="guest", artifact=half, name="LR")
+    with pytest.raises(templates.TemplateError, match="not published"):
+        templates.build("score", project, our_table=project.ours, partner_table=project.theirs,
+                        options={"model": str(model.pk)})
+    Model.objects.filter(pk=model.pk).update(consent_here_at=timezone.now(), consent_partner_at=timezone.now())
     spec = templates.build("score", project, our_table=project.ours, partner_table=project.theirs,
-                           options={"model_job": str(trained.pk)})
+                           options={"model": str(model.pk)})
+    assert spec == templates.build("score", project, our_table=project.ours, partner_table=project.theirs,
+                                   options={"model_job": str(trained.pk)})
     score = spec["nodes"][1]
     assert score["component"] == "hetero_lr_predict"
     assert score["inputs"]["model"] == {"job": str(trained.pk), "node": "lr", "output": "model"}

@@ -10,7 +10,7 @@ import pytest
 
 from engine.samples import breast_cancer_split
 
-from .harness import active_project, eventually, start_pair
+from .harness import ApiError, active_project, eventually, start_pair
 
 pytestmark = [pytest.mark.twosites, pytest.mark.xdist_group("twosites-jobs")]
 
@@ -302,7 +302,15 @@ def test_a_new_table_is_scored_with_the_model_a_finished_job_trained(scene):
     bank, telco = scene["bank"], scene["telco"]
     trained = _job(scene, "lr", {"max_epochs": 3}, name="To score with")
     assert _finished(bank, trained["id"], 600)["status"] == "succeeded"
-    scoring = _job(scene, "score", {"model_job": trained["id"]}, name="Scoring")
+    with pytest.raises(ApiError) as refused:
+        _job(scene, "score", {"model_job": trained["id"]}, name="Scoring")
+    assert "not published" in str(refused.value.body)
+    model = next(m for m in bank.get(f"/api/models/?project={scene['pid']}")["results"] if m["job"] == trained["id"])
+    eventually(lambda: telco.get(f"/api/models/{model['id']}/"), what="the model's other half at telco")
+    bank.post(f"/api/models/{model['id']}/publish/", expect=200)
+    telco.post(f"/api/models/{model['id']}/publish/", expect=200)  # telco's admin confirms
+    eventually(lambda: bank.get(f"/api/models/{model['id']}/")["published"], what="publication reaches the bank")
+    scoring = _job(scene, "score", {"model": model["id"]}, name="Scoring")
     ours, theirs = _finished(bank, scoring["id"], 300), _finished(telco, scoring["id"], 300)
     assert ours["status"] == theirs["status"] == "succeeded", (ours["error"], theirs["error"])
     text, _disposition = _download(bank, f"/api/jobs/{scoring['id']}/nodes/score/download/?port=predictions")
