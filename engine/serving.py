@@ -127,6 +127,28 @@ class Half:
         return {"routes": {sid: base64.b64encode(np.packbits(left[:, j])).decode("ascii")
                            for j, sid in enumerate(self._split_ids)}}
 
+    def own_part(self, matrix: np.ndarray) -> dict:
+        """What this half alone computes for these rows, whichever its role (JSON): the consistency
+        sample of an exported half. LR: the partial scores (the guest's with its intercept);
+        SecureBoost: per split this half owns, which rows go left."""
+        if self.component == LR:
+            from engine.components.hetero_lr.model import partial_scores
+
+            u = partial_scores(matrix, self._lr.weights, self._lr.exponents, self._lr.intercept)
+            return {"u": [float(v) for v in u]}
+        if self.role == "host":
+            return self.host_part(matrix)
+        from engine.ml import tree as T
+
+        index = {name: j for j, name in enumerate(self.features)}
+        tests = sorted({(nd["split"]["feature"], nd["split"]["threshold"]) for nodes in self._body["trees"]
+                        for nd in nodes if "split" in nd and nd["split"]["owner"] == "guest"}, key=repr)
+        routes = {}
+        for feature, threshold in tests:
+            left = T.goes_left(matrix[:, index[feature]], threshold)
+            routes[f"{feature} <= {threshold!r}"] = base64.b64encode(np.packbits(left)).decode("ascii")
+        return {"routes": routes}
+
     # --- the guest's part --------------------------------------------------------------
     def guest_margin_part(self, matrix: np.ndarray) -> np.ndarray:
         """LR: the guest's own partial scores (intercept included); precomputable per row."""
