@@ -119,26 +119,29 @@ def _announce_job(job: Job, event_type: str, payload: dict, *, user=None, reques
 # --- The project's job settings ----------------------------------------------------------
 
 def update_job_settings(*, user, project, approve_partner_jobs: bool | None = None, gate_decider: str | None = None,
-                        request=None):
+                        auto_confirm_models: bool | None = None, request=None):
     """Our admin's choices for the project's jobs: whether the partner's jobs wait for approval here,
-    and who decides at a job's gates. Only settings given change; both are audited."""
+    who decides at a job's gates, and whether the partner's models are published here without a
+    confirmation. Only settings given change; all are audited."""
     from projects.models import Partner, Project
 
     if not user.is_site_admin:
         raise PermissionDenied(_("Only site admins change a project's job settings."))
     if gate_decider is not None and gate_decider not in GateDecider.values:
         raise ServiceError(_("Choose who decides at a job's gates."), details={"gate_decider": [_("Unknown choice.")]})
+    fields = ("approve_partner_jobs", "gate_decider", "auto_confirm_models")
+    given = {"approve_partner_jobs": approve_partner_jobs, "gate_decider": gate_decider,
+             "auto_confirm_models": auto_confirm_models}
     with transaction.atomic():
         Partner.objects.select_for_update().filter(pk=project.partner_id).first()  # the inbox's lock order
         project = Project.objects.select_for_update().get(pk=project.pk)
-        before = {"approve_partner_jobs": project.approve_partner_jobs, "gate_decider": project.gate_decider}
-        if approve_partner_jobs is not None:
-            project.approve_partner_jobs = approve_partner_jobs
-        if gate_decider is not None:
-            project.gate_decider = gate_decider
-        after = {"approve_partner_jobs": project.approve_partner_jobs, "gate_decider": project.gate_decider}
+        before = {name: getattr(project, name) for name in fields}
+        for name, value in given.items():
+            if value is not None:
+                setattr(project, name, value)
+        after = {name: getattr(project, name) for name in fields}
         if after != before:
-            project.save(update_fields=["approve_partner_jobs", "gate_decider", "updated_at"])
+            project.save(update_fields=[*fields, "updated_at"])
             record("project_job_settings", actor=user, request=request, obj=project,
                    details={"before": before, "after": after})
     return project

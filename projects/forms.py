@@ -98,6 +98,10 @@ class JobSettingsForm(forms.Form):
         label=_("Who continues a job paused after the overlap"), choices=GateDecider.choices,
         help_text=_("Both sites must choose the same: a paused job whose rule differs from this site's is refused "
                     "before it runs."))
+    auto_confirm_models = forms.BooleanField(
+        label=_("Publish the partner's models without our admin's confirmation"), required=False,
+        help_text=_("When the partner publishes a model of this project, it is published here at once, instead of "
+                    "waiting for a site admin here to confirm it."))
 
 
 _DEFAULTS = {f.name: f.default for f in ProjectTable._meta.get_fields() if f.name.startswith("psi_")}

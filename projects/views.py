@@ -190,7 +190,8 @@ def _detail_page(request, project, *, authorise_form=None, policy_forms=None, me
     if admin:
         context["member_form"] = member_form or MemberForm(project=project)
         context["job_settings_form"] = JobSettingsForm(initial={"approve_partner_jobs": project.approve_partner_jobs,
-                                                                 "gate_decider": project.gate_decider})
+                                                                 "gate_decider": project.gate_decider,
+                                                                 "auto_confirm_models": project.auto_confirm_models})
     if admin and project.is_active:
         context["authorise_form"] = authorise_form or AuthoriseForm(user=request.user)
     return render(request, "projects/detail.html", context, status=status)
