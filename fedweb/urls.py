@@ -38,6 +38,7 @@ urlpatterns = [
     path("projects/", include("projects.urls")),
     path("jobs/", include("jobs.urls")),
     path("models/", ui.models, name="models"),
+    path("", include("jobs.model_urls")),
     path("partners/", project_views.partner_list, name="partners"),
     path("partners/", include("projects.partner_urls")),
     path("audit/", include(audit_patterns)),

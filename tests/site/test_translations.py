@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -145,6 +146,7 @@ def _build_scene(django_user_model, make_dataset, settings, django_capture_on_co
                                  axes=[{"node": "lr", "param": "learning_rate", "values": [0.05, 0.1]}])
     Job.objects.filter(pk=failed_job.pk).update(sweep=sweep)
 
+    models = _registry_scene(project, job, failed_job, dataset, admin)
     nodes = [n["id"] for n in spec["nodes"]]
     table = ProjectTable.objects.get(project=project, dataset=dataset)
     grant = dataset.grants.get(user=viewer)
@@ -161,12 +163,45 @@ def _build_scene(django_user_model, make_dataset, settings, django_capture_on_co
         "users": [analyst.pk],
         "tokens": [ApiToken.objects.filter(user=admin).values_list("pk", flat=True).first()],
         "partners": [partner.party_id],
+        "models": [m.pk for m in models],
     }
     result.data = {
         "site-1", "telco", "127.0.0.1:9", theirs, "id", "y", "x1", "x2", "z1", "z2", "city",
         *nodes, *(n["component"] for n in spec["nodes"]), "lr",
     }
     return result
+
+
+def _registry_scene(project, job, other_job, dataset, admin) -> list:
+    """Two versions of a model: one the partner asks to publish, one published with a serving table, and
+    the online scoring requests this site logged with it."""
+    from django.utils import timezone
+
+    from engine.ml import model_io
+    from jobs import artifacts
+    from jobs.models import Model, ScoringOutcome, ScoringRequest, ServingTable, Task, TaskStatus, model_id
+
+    report = {"task": "binary", "n": 40, "n_positive": 20, "n_negative": 20, "auc": 0.81, "ks": 0.45,
+              "ks_threshold": 0.5, "average_precision": 0.7,
+              "roc": {"fpr": [0.0, 0.2, 1.0], "tpr": [0.0, 0.7, 1.0], "thresholds": [1.0, 0.5, 0.0]}}
+    Task.objects.filter(job=job, site=Task.OURS, node="evaluation").update(
+        status=TaskStatus.SUCCEEDED, metrics={"final": {"data": report}})
+    models = []
+    for number, source in enumerate((job, other_job), start=1):
+        half = artifacts.store("model", model_io.build(
+            component="hetero_lr", component_version="1.0.0", role="guest", model_id=str(model_id(source.pk, "lr")),
+            params={}, body={"features": ["x1", "x2"], "weights": [1.0, 2.0]}))
+        models.append(Model.objects.create(
+            id=model_id(source.pk, "lr"), project=project, job=source, node="lr", component="hetero_lr",
+            version="1.0.0", role="guest", artifact=half, name="逾期预测模型", number=number,
+            params={"learning_rate": 0.1, "max_epochs": 10, "shuffle": True, "early_stopping": "none"},
+            consent_partner_at=timezone.now(), consent_partner_by="张三",
+            consent_here_at=timezone.now() if number == 2 else None, consent_here_by="王经理" if number == 2 else ""))
+    ServingTable.objects.create(model=models[1], dataset=dataset, registered_by=admin)
+    for outcome in (ScoringOutcome.SCORED, ScoringOutcome.TIMEOUT):
+        ScoringRequest.objects.create(request_id=uuid.uuid4(), project=project, model_id=models[1].pk,
+                                      model_number=2, role="guest", ids=3, scored=3, outcome=outcome)
+    return models
 
 
 # --- Walking the routes ------------------------------------------------------------------------
