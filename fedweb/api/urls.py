@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from datasets.api.views import DatasetViewSet, GrantViewSet
 from fedweb.audit.api import AuditEventViewSet
+from jobs.api.bundles import ModelExportView, ModelImportView
 from jobs.api.views import JobViewSet, ModelViewSet
 from projects.api.views import PartnerViewSet, ProjectViewSet
 
@@ -24,5 +25,8 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Before the router: "import" is not a model id.
+    path("models/import/", ModelImportView.as_view(), name="model-import"),
+    path("models/<uuid:pk>/export/", ModelExportView.as_view(), name="model-export"),
     path("", include(router.urls)),
 ]
