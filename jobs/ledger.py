@@ -32,7 +32,7 @@ from .models import ScoringOutcome, ScoringRequest
 
 PAGE = 2000
 MAX_PAGES = 500  # a million requests a day per model
-FIELDS = ("request_id", "at", "model_number", "ids", "scored", "outcome", "detail")
+FIELDS = ("request_id", "at", "model_number", "ids", "scored", "outcome", "detail", "sent")
 ANSWERED = {ScoringOutcome.SCORED, ScoringOutcome.PARTIAL, ScoringOutcome.UNKNOWN_IDS}
 
 
@@ -52,7 +52,8 @@ def entries(project, model_id, day: dt.date):
 
 def _row(entry: ScoringRequest) -> dict:
     return {"request_id": str(entry.request_id), "at": entry.at.isoformat(), "model_number": entry.model_number,
-            "ids": entry.ids, "scored": entry.scored, "outcome": entry.outcome, "detail": entry.detail}
+            "ids": entry.ids, "scored": entry.scored, "outcome": entry.outcome, "detail": entry.detail,
+            "sent": entry.asked_partner}
 
 
 # --- The partner asks for our log (runs in our proxy) -------------------------------------------
@@ -168,9 +169,8 @@ def reconcile(project, model_id, day: dt.date, *, theirs: list[dict] | None = No
     for request_id, here in ours.items():
         other = there.get(request_id)
         if other is None:
-            # Refused here before anything was sent: the partner cannot have seen it, nothing to settle.
-            sent = here["outcome"] not in (ScoringOutcome.REFUSED, ScoringOutcome.ERROR) or here["scored"]
-            result.lines.append(_line(ONLY_HERE, _("the partner never saw it"), here, None) if sent
+            # Refused by the label holder before anything was sent: the partner cannot have seen it.
+            result.lines.append(_line(ONLY_HERE, _("the partner never saw it"), here, None) if here["sent"]
                                 else _line(MATCHED, "", here, None))
         elif agree(here, other):
             result.lines.append(_line(MATCHED, "", here, other))
@@ -178,8 +178,9 @@ def reconcile(project, model_id, day: dt.date, *, theirs: list[dict] | None = No
             result.lines.append(_line(MISMATCH, _why(here, other), here, other))
     for request_id, other in there.items():
         if request_id not in ours:
-            result.lines.append(_line(ONLY_THERE, _("this site has no record of it"), None,
-                                      {k: other.get(k) for k in FIELDS}))
+            other = {k: other.get(k) for k in FIELDS}
+            result.lines.append(_line(ONLY_THERE, _("this site has no record of it"), None, other) if other["sent"]
+                                else _line(MATCHED, "", None, other))
     result.lines.sort(key=lambda line: str(line["at"]))
     return result
 

@@ -327,6 +327,9 @@ class ScoringRequest(models.Model):
     detail = models.CharField(max_length=500, blank=True)
     duration_ms = models.FloatField(default=0.0)
     caller = models.CharField(max_length=150, blank=True)  # the token's user here; the partner's party id there
+    # The label holder sent it to the partner (a request refused before that leaves no trace there).
+    # Always true at the partner: it logs only what reached it.
+    asked_partner = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-at"]

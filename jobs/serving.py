@@ -269,7 +269,7 @@ def _score(model: Model, ids: list[str], rows: pd.DataFrame | None, request_id, 
     else:
         raise ServiceError(_("This site has no serving table for the model: send this site's features in \"rows\", or "
                              "ask an admin to register a table."), code="no_serving_table", status_code=409)
-    answer = _ask_partner(model, asked, request_id) if asked else {"part": None, "missing": []}
+    answer = _ask_partner(model, asked, request_id, entry) if asked else {"part": None, "missing": []}
     missing_there = set(answer["missing"])
     unknown.update({i: "not in the partner's serving table" for i in asked if i in missing_there})
     scored_ids = [i for i in asked if i not in missing_there]
@@ -315,6 +315,9 @@ def _points(model: Model, probabilities: np.ndarray) -> np.ndarray | None:
 # --- Calling the partner ----------------------------------------------------------------------
 
 _CHANNELS: dict[tuple, grpc.Channel] = {}
+# A partner back after an outage answers the next request, not one after gRPC's default backoff (up to 2 min).
+RECONNECT_QUICKLY = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
 _CHANNEL_LOCK = threading.Lock()
 
 
@@ -328,10 +331,16 @@ def _stub(partner) -> ProxyStub:
     with _CHANNEL_LOCK:
         channel = _CHANNELS.get(key)
         if channel is None:
-            for old in [k for k in _CHANNELS if k[0] == partner.pk]:
+            for old in [k for k in _CHANNELS if k[0] == partner.pk]:  # its certificates or address changed
                 _CHANNELS.pop(old).close()
-            channel = _CHANNELS[key] = channel_for(partner)
+            channel = _CHANNELS[key] = channel_for(partner, options=RECONNECT_QUICKLY)
     return ProxyStub(channel)
+
+
+def _drop_channel(partner) -> None:
+    with _CHANNEL_LOCK:
+        for key in [k for k in _CHANNELS if k[0] == partner.pk]:
+            _CHANNELS.pop(key).close()
 
 
 def call_partner(project, rpc: str, kind: str, body: dict, *, timeout: float) -> dict:
@@ -350,6 +359,7 @@ def call_partner(project, rpc: str, kind: str, body: dict, *, timeout: float) ->
             raise ServiceError(_("The partner's site did not answer within %(s).1f s.") % {"s": timeout},
                                code="partner_timeout", status_code=504) from None
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            _drop_channel(partner)  # the next request connects afresh instead of waiting out a backoff
             raise ServiceError(_("The partner's site cannot be reached: %(reason)s") % {"reason": exc.details()},
                                code="partner_unreachable", status_code=502) from None
         raise ServiceError(_("The partner's site refused: %(reason)s") % {"reason": exc.details()},
@@ -360,7 +370,8 @@ def call_partner(project, rpc: str, kind: str, body: dict, *, timeout: float) ->
         raise ServiceError(_("The partner's answer is not valid JSON."), code="partner_refused", status_code=502) from None
 
 
-def _ask_partner(model: Model, ids: list[str], request_id) -> dict:
+def _ask_partner(model: Model, ids: list[str], request_id, entry: ScoringRequest) -> dict:
+    entry.asked_partner = True
     answer = call_partner(model.project, "Score", "score",
                           {"request_id": str(request_id), "model_id": str(model.pk), "ids": ids},
                           timeout=settings.SCORING_DEADLINE_MS / 1000.0)
@@ -391,7 +402,7 @@ def answer(partner, project, body: dict) -> dict:
         # Not logged again: the first answer's row stands.
         raise ScoringRefused("ALREADY_EXISTS", "this scoring request was already answered once")
     entry = ScoringRequest(request_id=request_id, project=project, model_id=model_pk, role="host",
-                           caller=partner.party_id)
+                           caller=partner.party_id, asked_partner=True)
     try:
         result = _host_part(entry, body.get("ids"))
     except ScoringRefused as exc:

@@ -30,7 +30,8 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def channel_for(partner: Partner, *, key_and_cert: tuple[bytes, bytes] | None = None) -> grpc.Channel:
+def channel_for(partner: Partner, *, key_and_cert: tuple[bytes, bytes] | None = None,
+                options: list[tuple] | None = None) -> grpc.Channel:
     pins = [c.certificate_pem for c in partner.pinned()]
     if not pins:
         raise PartnerUnusable(f"no valid pinned certificate for {partner.party_id}: import its current site bundle")
@@ -38,7 +39,7 @@ def channel_for(partner: Partner, *, key_and_cert: tuple[bytes, bytes] | None = 
     credentials = grpc.ssl_channel_credentials(
         root_certificates="".join(pins).encode(), private_key=key, certificate_chain=cert
     )
-    options = CHANNEL_OPTIONS + [("grpc.ssl_target_name_override", partner.party_id)]
+    options = CHANNEL_OPTIONS + (options or []) + [("grpc.ssl_target_name_override", partner.party_id)]
     return grpc.secure_channel(partner.proxy_address, credentials, options=options)
 
 

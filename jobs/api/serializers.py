@@ -174,3 +174,28 @@ class ScoreResponseSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     scores = ScoreSerializer(many=True)
     unknown = UnknownIdSerializer(many=True)
+
+
+class ReconciliationLineSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    at = serializers.CharField(allow_null=True)
+    model_number = serializers.IntegerField(allow_null=True)
+    ids = serializers.IntegerField(allow_null=True)
+    our_outcome = serializers.CharField(allow_blank=True)
+    our_scored = serializers.IntegerField(allow_null=True)
+    partner_outcome = serializers.CharField(allow_blank=True)
+    partner_scored = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=["matched", "mismatch", "only_here", "only_there"])
+    why = serializers.CharField(allow_blank=True)
+
+
+class ReconciliationSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    model_id = serializers.CharField()
+    ours = serializers.IntegerField(help_text="Requests this site logged.")
+    theirs = serializers.IntegerField(help_text="Requests the partner logged.")
+    matched = serializers.IntegerField()
+    balanced = serializers.BooleanField()
+    partner_error = serializers.CharField(allow_blank=True)
+    partner_time_zone = serializers.CharField(allow_blank=True)
+    problems = ReconciliationLineSerializer(many=True)

@@ -14,7 +14,7 @@ from projects.services import visible_projects
 
 from fedweb.api.authentication import ApiTokenAuthentication
 
-from .. import registry, results, serving, services, templates
+from .. import ledger, registry, results, serving, services, templates
 from ..models import Artifact, Job, Model
 from .serializers import (
     ArtifactSerializer,
@@ -23,6 +23,7 @@ from .serializers import (
     JobSerializer,
     LogSerializer,
     ModelSerializer,
+    ReconciliationSerializer,
     RefuseSerializer,
     RerunSerializer,
     ScoreRequestSerializer,
@@ -191,6 +192,33 @@ class ModelViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrie
             raise ServiceError("No such dataset on this site.", code="not_found", status_code=404)
         serving.register_serving_table(user=request.user, model=model, dataset=dataset, request=request)
         return self._changed(model)
+
+    @extend_schema(parameters=[OpenApiParameter("day", OpenApiTypes.DATE, required=True,
+                                                description="The calendar day (site time zone) to reconcile."),
+                               OpenApiParameter("download", str, enum=["csv"], description="csv: every request of the day as a file")],
+                   responses=ReconciliationSerializer,
+                   description="This site's log of the model's scoring requests on one day matched, by request id, "
+                               "with the partner's log (fetched from its site).")
+    @action(detail=True, methods=["get"])
+    def reconciliation(self, request, pk=None):
+        import datetime as dt
+
+        from django.conf import settings
+        from django.http import HttpResponse
+
+        model = self.get_object()
+        try:
+            day = dt.date.fromisoformat(request.query_params.get("day", ""))
+        except ValueError:
+            raise ServiceError("Give the day as YYYY-MM-DD.", code="invalid", status_code=400) from None
+        result = ledger.reconcile(model.project, model.pk, day)
+        if request.query_params.get("download") == "csv":
+            response = HttpResponse(ledger.as_csv(result, settings.SITE_PARTY_ID, model.project.partner.party_id),
+                                    content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = content_disposition_header(
+                True, f"scoring-{model.name or model.component}-v{model.number}-{day.isoformat()}.csv")
+            return response
+        return Response(ReconciliationSerializer(result).data)
 
     @extend_schema(request=ScoreRequestSerializer, responses=ScoreResponseSerializer,
                    description="Score one id, or a batch, with a published model (API token only, rate-limited "

@@ -122,6 +122,7 @@ class Migration(migrations.Migration):
                 ('detail', models.CharField(blank=True, max_length=500)),
                 ('duration_ms', models.FloatField(default=0.0)),
                 ('caller', models.CharField(blank=True, max_length=150)),
+                ('asked_partner', models.BooleanField(default=False)),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scoring_requests', to='projects.project')),
             ],
             options={
