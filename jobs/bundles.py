@@ -106,27 +106,10 @@ def sign(unsigned: dict) -> dict:
 # --- What one half alone computes for rows -----------------------------------------------------
 
 def own_part(half: engine_serving.Half, matrix: np.ndarray) -> dict:
-    """What this half computes for these rows without the partner: the host's part as online
-    scoring sends it; the guest's own partial scores (LR) or the routes of its own splits
-    (SecureBoost). Plain JSON: floats at ``repr`` precision, bit masks in base64."""
-    method = getattr(half, "own_part", None)
-    if callable(method):
-        return method(matrix)
-    if half.role == "host":
-        return half.host_part(matrix)
-    if half.component == engine_serving.LR:
-        return {"u": [float(v) for v in half.guest_margin_part(matrix)]}
-    from engine.ml import tree
-
-    index = {name: j for j, name in enumerate(half.features)}
-    routes = {}
-    for t, nodes in enumerate(half._body["trees"]):
-        for nd in nodes:
-            split = nd.get("split")
-            if split and split.get("owner") == "guest":
-                left = tree.goes_left(matrix[:, index[split["feature"]]], split["threshold"])
-                routes[f"t{t}n{nd['id']}"] = base64.b64encode(np.packbits(left)).decode("ascii")
-    return {"routes": routes}
+    """What this half computes for these rows without the partner (``Half.own_part``): partial scores
+    (LR) or, per split it owns, which rows go left (SecureBoost). Plain JSON: floats at ``repr``
+    precision, bit masks in base64."""
+    return half.own_part(matrix)
 
 
 def _plain(value: Any) -> Any:
