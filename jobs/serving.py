@@ -346,9 +346,11 @@ def _drop_channel(partner) -> None:
 def call_partner(project, rpc: str, kind: str, body: dict, *, timeout: float) -> dict:
     """One unary request to the partner's proxy, answered as JSON, or a ServiceError in plain words."""
     partner = project.partner
+    from fedweb.proxy.pki import CertificateError
+
     try:
         stub = _stub(partner)
-    except PartnerUnusable as exc:
+    except (PartnerUnusable, CertificateError) as exc:
         raise ServiceError(str(exc), code="partner_unreachable", status_code=502) from None
     env = envelope_to(partner, kind, project=project, body=json.dumps(body).encode())
     try:

@@ -226,6 +226,10 @@ class ModelViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["post"], authentication_classes=[ApiTokenAuthentication],
             permission_classes=[IsAuthenticated])
     def score(self, request, pk=None):
+        from rest_framework.exceptions import NotAuthenticated
+
+        prefix = getattr(request.auth, "prefix", None)
+        if not prefix:  # the rate limit and the ledger name a token, not a browser session
+            raise NotAuthenticated("Online scoring takes an API token: send it as \"Authorization: Bearer <token>\".")
         model = self.get_object()
-        return Response(serving.score(user=request.user, token_key=request.auth.prefix, model=model,
-                                      payload=request.data))
+        return Response(serving.score(user=request.user, token_key=prefix, model=model, payload=request.data))

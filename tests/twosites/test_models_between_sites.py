@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -237,6 +239,21 @@ def test_the_partner_down_gives_a_clear_error_within_the_deadline_and_both_logs_
     # Telco settles the same day from its side: the request it never saw is "only there".
     theirs = telco.get(f"/api/models/{model['id']}/reconciliation/?day={day}")
     assert [p["status"] for p in theirs["problems"]] == ["only_there"]
+
+
+def test_a_partner_that_hangs_times_out_at_the_deadline_and_both_logs_show_it(scene, model):
+    bank, telco = scene["bank"], scene["telco"]
+    os.kill(telco.proxy.pid, signal.SIGSTOP)  # the process is there but answers nothing
+    try:
+        answer, elapsed = _score(bank, model["id"], {"id": scene["guest"]["id"].iloc[2]}, expect=504)
+    finally:
+        os.kill(telco.proxy.pid, signal.SIGCONT)
+    assert answer["error"]["code"] == "partner_timeout" and "did not answer within 2.0 s" in answer["error"]["message"]
+    assert 1.9 <= elapsed < 4.0
+    # gRPC drops a call whose deadline passed before the partner read it: the partner never saw it.
+    settled = bank.get(f"/api/models/{model['id']}/reconciliation/?day={dt.date.today().isoformat()}")
+    timed_out = [p for p in settled["problems"] if p["our_outcome"] == "timeout"]
+    assert [(p["status"], p["why"]) for p in timed_out] == [("only_here", "the partner never saw it")]
 
 
 def test_withdrawing_publication_stops_scoring_at_both_sites(scene, model):
