@@ -179,15 +179,17 @@ def publish(*, user, model: Model, request=None) -> Model:
                                status_code=409)
         if model.consent_partner_at is not None and not user.is_site_admin:
             raise PermissionDenied(_("The partner asks to publish this model: a site admin of this site confirms it."))
-        _consent(model, user.get_username())
+        # Confirming the partner's request answers it; a request of ours waits for the partner's answer.
+        _consent(model, user.get_username(), reply=model.consent_partner_at is not None)
         _audit("model_publish", user, model, request, published=model.is_published)
     return model
 
 
-def _consent(model: Model, by: str) -> None:
+def _consent(model: Model, by: str, *, reply: bool = False) -> None:
     model.consent_here_at, model.consent_here_by = timezone.now(), by[:150]
     model.save(update_fields=["consent_here_at", "consent_here_by"])
-    emit(model.project.partner, "model.publish", {"model_id": str(model.pk), "by": by[:150]}, project=model.project)
+    emit(model.project.partner, "model.publish", {"model_id": str(model.pk), "by": by[:150], "reply": reply},
+         project=model.project)
 
 
 def unpublish(*, user, model: Model, reason: str = "", request=None) -> Model:
@@ -256,9 +258,15 @@ def partner_published(*, partner, project, payload, **_unused):
     model.save(update_fields=["consent_partner_at", "consent_partner_by"])
     record("model_publish_partner", actor_name=partner.party_id, obj=project,
            details={"model": str(model.pk), "name": model.name, "number": model.number, "by": by})
-    # This site lets the partner publish alone: confirm at once (a confirmation of our own request is not resent).
-    if project.auto_confirm_models and model.consent_here_at is None and model.archived_at is None:
-        _consent(model, _("automatic (project setting)"))
+    if model.consent_here_at is not None:
+        # We consented already, but the partner asks: it lost our answer (a rebuilt site, an imported half).
+        # Say it again, once: a repeated answer is never answered.
+        if not payload.get("reply"):
+            emit(partner, "model.publish", {"model_id": str(model.pk), "by": model.consent_here_by, "reply": True},
+                 project=project)
+    elif project.auto_confirm_models and model.archived_at is None:
+        # This site lets the partner publish alone: confirm at once.
+        _consent(model, _("automatic (project setting)"), reply=True)
         record("model_publish", actor_name="", obj=project,
                details={"model": str(model.pk), "name": model.name, "number": model.number, "automatic": True})
 

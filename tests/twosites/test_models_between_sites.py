@@ -267,6 +267,33 @@ def test_withdrawing_publication_stops_scoring_at_both_sites(scene, model):
     eventually(lambda: bank.get(f"/api/models/{model['id']}/")["published"], what="published again")
 
 
+def test_a_rebuilt_site_imports_its_exported_half_and_scores_as_before(scene, model):
+    bank, pid = scene["bank"], scene["pid"]
+    one = scene["guest"]["id"].iloc[4]
+    before = _score(bank, model["id"], {"id": one}, expect=200)[0]["scores"][0]["probability"]
+    request = urllib.request.Request(f"{bank.url}/api/models/{model['id']}/export/",
+                                     headers={"Authorization": f"Bearer {bank.token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        bundle = response.read()
+    altered = json.loads(bundle)
+    altered["sample"]["part"]["u"][0] += 1e-6  # what this half scores on a sample row, changed
+    refused = bank.post("/api/models/import/", {"project": pid}, expect=400,
+                        files={"file": ("altered.json", json.dumps(altered).encode())})
+    assert refused["error"]["code"] == "bad_signature", refused
+    # The site loses the model, as a site rebuilt from an old backup would.
+    bank.shell(f"from jobs.models import Model; print(Model.objects.filter(pk='{model['id']}').delete())")
+    with pytest.raises(ApiError):
+        bank.get(f"/api/models/{model['id']}/")
+    imported = bank.post("/api/models/import/", {"project": pid}, files={"file": ("bundle.json", bundle)}, expect=201)
+    assert (imported["id"], imported["origin"], imported["name"], imported["number"]) == (
+        model["id"], "imported", "Credit risk LR", 1)
+    # Telco still holds its half and its consent: publishing here again is answered at once.
+    bank.post(f"/api/models/{model['id']}/publish/")
+    eventually(lambda: bank.get(f"/api/models/{model['id']}/")["published"], what="telco repeats its consent")
+    bank.post(f"/api/models/{model['id']}/serving-table/", {"dataset": scene["bank_serving"]})
+    assert _score(bank, model["id"], {"id": one}, expect=200)[0]["scores"][0]["probability"] == before
+
+
 def test_a_revoked_project_scores_nothing(scene, model, engine_scores):
     """Last: it ends the project."""
     bank, telco = scene["bank"], scene["telco"]
