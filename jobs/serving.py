@@ -139,11 +139,10 @@ def register_serving_table(*, user, model: Model, dataset, request=None) -> Serv
 def _raw_columns_needed(model: Model) -> list[str]:
     """The columns of a raw row the model reads (before its preparation, which keeps names)."""
     try:
-        document = artifacts.load(model.artifact_id)
-    except artifacts.ArtifactMissing:
-        return []
-    body = document.get("body") or {}
-    return [str(f) for f in body.get("features") or []]
+        return engine_serving.Half.load(artifacts.load(model.artifact_id)).features
+    except (artifacts.ArtifactMissing, EngineError, ValueError) as exc:
+        raise ServiceError(_("This site's half of the model cannot be loaded: %(reason)s") % {"reason": exc},
+                           code="model_unusable", status_code=409) from None
 
 
 # --- The label holder's side -------------------------------------------------------------------

@@ -48,7 +48,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "purpose", "partner", "initiator", "label_holder", "we_hold_labels", "status",
             "status_label", "status_changed_by", "suspended_here", "suspended_by_partner", "decision_comment", "token_version",
-            "approve_partner_jobs", "gate_decider", "created_at", "updated_at",
+            "approve_partner_jobs", "gate_decider", "auto_confirm_models", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -61,6 +61,9 @@ class JobSettingsSerializer(serializers.Serializer):
         help_text="Who decides whether a job paused at a gate goes on: initiator (someone who can run jobs at the "
                   "site that started it) or partner_admin (a site admin of the other site). Both sites must choose "
                   "the same.")
+    auto_confirm_models = serializers.BooleanField(
+        required=False, help_text="The partner's requests to publish a model for scoring are confirmed here at once "
+                                  "(otherwise a site admin of this site confirms each).")
 
 
 class ProjectCreateSerializer(serializers.Serializer):

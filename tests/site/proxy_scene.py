@@ -11,6 +11,7 @@ from fedweb.audit.models import AuditEvent
 from fedweb.proxy import envelope as envelopes
 from fedweb.proxy import pki
 from fedweb.proxy.models import InboxEvent, OutboxEvent
+from jobs.models import ScoringRequest
 from projects import pairing, tokens
 from projects.models import JobSession, Project, ProjectEvent, ProjectStatus, RemoteTable
 
@@ -89,6 +90,7 @@ def snapshot(scene: Scene) -> dict:
         "sessions": sorted(JobSession.objects.values_list("session_id", "closed_at")),
         "remote_tables": sorted(RemoteTable.objects.values_list("table_id", "is_authorised", "name")),
         "mailbox": files,
+        "scoring_log": ScoringRequest.objects.count(),
     }
 
 

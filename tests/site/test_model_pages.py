@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from engine.ml import model_io
+from engine.components.hetero_lr.model import build_half
 from jobs import artifacts, ledger, templates
 from jobs.models import Job, JobStatus, Model, ScoringOutcome, ScoringRequest, ServingTable, Task, TaskStatus, model_id
 from tests.site.job_scene import PARTNER_TABLE, job_project
@@ -38,9 +38,10 @@ def make_version(project, dataset, *, by, number: int, learning_rate: float, auc
     Task.objects.create(job=job, node="evaluation", site=Task.OURS, party="site-1", role="guest",
                         component="evaluation", version="1.0.0", status=TaskStatus.SUCCEEDED,
                         metrics={"final": {"data": report(auc, ks)}})
-    half = artifacts.store("model", model_io.build(component="hetero_lr", component_version="1.0.0", role="guest",
-                                                   model_id=str(model_id(job.pk, "lr")), params={},
-                                                   body={"features": ["x1", "x2"], "weights": [1.0, 2.0]}))
+    half = artifacts.store("model", build_half(role="guest", model_id=str(model_id(job.pk, "lr")), params={},
+                                               id_column="id", features=["x1", "x2"], weights=[1.0, 2.0],
+                                               exponents=[-20, -20], intercept=0.5, feature_bits=32, peer_weights=3,
+                                               training={}, label_column="y"))
     return Model.objects.create(id=model_id(job.pk, "lr"), project=project, job=job, node="lr",
                                 component="hetero_lr", version="1.0.0", role="guest", artifact=half, name=name,
                                 number=number, params={"learning_rate": learning_rate, "max_epochs": 10,

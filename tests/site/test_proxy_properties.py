@@ -27,8 +27,8 @@ from .proxy_scene import SITE, build, refusals, snapshot
 
 pytestmark = pytest.mark.django_db
 
-RPCS = ["Ping", "Deliver", "OpenSession", "Push", "Abort"]
-KINDS = ["ping", "event", "session", "chunk", "abort"]
+RPCS = ["Ping", "Deliver", "OpenSession", "Push", "Abort", "Score", "Ledger"]
+KINDS = ["ping", "event", "session", "chunk", "abort", "score", "ledger"]
 PROJECTS = ["active", "suspended", "revoked", "rejected", "invited", "pending", "eve", "unknown", "malformed", "none"]
 EVENT_TYPES = ["project.invite", "project.accept", "project.reject", "project.suspend", "project.resume", "project.revoke",
                "project.rotate", "table.authorised", "table.removed", "job.submit", "evil"]
@@ -73,6 +73,11 @@ def proper_body(draw, rpc, scene, target, project_id):
                                     "set_size": draw(st.integers(0, 10**6)), "wants_intersection": draw(st.booleans())})
     if rpc == "Abort":
         return draw(st.text(max_size=50)).encode()
+    if rpc == "Score":
+        return envelopes.json_body({"request_id": str(uuid.uuid4()), "model_id": str(uuid.uuid4()),
+                                    "ids": draw(st.lists(st.text(max_size=8), max_size=3))})
+    if rpc == "Ledger":
+        return envelopes.json_body({"model_id": str(uuid.uuid4()), "day": "2026-12-03", "after": ""})
     if rpc == "Push":
         return draw(st.binary(max_size=64))
     return b""
@@ -91,7 +96,8 @@ def malformed_body():
     )
 
 
-KIND_OF = {"Ping": "ping", "Deliver": "event", "OpenSession": "session", "Push": "chunk", "Abort": "abort"}
+KIND_OF = {"Ping": "ping", "Deliver": "event", "OpenSession": "session", "Push": "chunk", "Abort": "abort",
+           "Score": "score", "Ledger": "ledger"}
 # Each defect spoils one thing of an otherwise genuine request.
 DEFECTS = {
     "kind": lambda draw: {"kind": draw(st.sampled_from(KINDS + ["", "invite"]))},
