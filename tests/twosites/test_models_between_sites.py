@@ -2,6 +2,7 @@
 table, score online by id through the proxies, settle the logs of both sites, and refuse what
 must be refused (unknown ids, a model not published, the partner down, no token, a revoked project)."""
 
+import concurrent.futures
 import csv
 import datetime as dt
 import io
@@ -245,7 +246,13 @@ def test_a_partner_that_hangs_times_out_at_the_deadline_and_both_logs_show_it(sc
     bank, telco = scene["bank"], scene["telco"]
     os.kill(telco.proxy.pid, signal.SIGSTOP)  # the process is there but answers nothing
     try:
-        answer, elapsed = _score(bank, model["id"], {"id": scene["guest"]["id"].iloc[2]}, expect=504)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(_score, bank, model["id"], {"id": scene["guest"]["id"].iloc[2]}, expect=504)
+            time.sleep(0.5)
+            started = time.monotonic()
+            bank.get(f"/api/models/{model['id']}/")  # the site's other requests do not wait behind it
+            assert time.monotonic() - started < 1.0 and not waiting.done()
+            answer, elapsed = waiting.result()
     finally:
         os.kill(telco.proxy.pid, signal.SIGCONT)
     assert answer["error"]["code"] == "partner_timeout" and "did not answer within 2.0 s" in answer["error"]["message"]
