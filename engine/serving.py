@@ -179,11 +179,10 @@ class Half:
         return self._tree_probability(matrix, part.get("routes"), n)
 
     def _tree_probability(self, matrix: np.ndarray, routes: Any, n: int) -> np.ndarray:
+        from engine.components.secureboost.common import guest_margin, host_split_ids
         from engine.ml import tree as T
 
-        body = self._body
-        host_ids = sorted({nd["split"]["split_id"] for nodes in body["trees"] for nd in nodes
-                           if "split" in nd and nd["split"]["owner"] == "host"})
+        host_ids = host_split_ids(self._body)
         if not isinstance(routes, dict) or not set(host_ids) <= set(routes):
             raise ProtocolError("the partner's answer lacks the routes of some of its splits")
         masks = {}
@@ -195,18 +194,7 @@ class Half:
             if bits.size != (n + 7) // 8:
                 raise ProtocolError(f"the partner's route of split {sid!r} does not describe {n} rows")
             masks[sid] = np.unpackbits(bits, count=n).astype(bool)
-        index = {name: j for j, name in enumerate(self.features)}
-
-        def left(nd: dict, rows: np.ndarray) -> np.ndarray:
-            split = nd["split"]
-            if split["owner"] == "guest":
-                return T.goes_left(matrix[rows, index[split["feature"]]], split["threshold"])
-            return masks[split["split_id"]][rows]
-
-        margin = np.full(n, float(body["base_margin"]))
-        for nodes in body["trees"]:
-            margin = T.add_leaves(margin, nodes, T.route_rows(nodes, left, n))
-        return T.sigmoid(margin)
+        return T.sigmoid(guest_margin(self._body, matrix, masks))
 
     def _require(self, role: str) -> None:
         if self.role != role:

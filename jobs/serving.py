@@ -221,11 +221,11 @@ OUTCOME_OF_ERROR = {"partner_timeout": ScoringOutcome.TIMEOUT, "partner_unreacha
 
 def score(*, user, token_key: str, model: Model, payload: dict) -> dict:
     """Score the ids of one request; every outcome, refusals included, is logged."""
-    started = time.perf_counter()
     request_id = uuid.uuid4()
     entry = ScoringRequest(request_id=request_id, project=model.project, model_id=model.pk, model_number=model.number,
                            role="guest", caller=user.get_username()[:150])
-    try:
+
+    def work() -> dict:
         _check_rate(token_key)
         ids, rows = _ids_of(payload)
         entry.ids = len(ids)
@@ -233,21 +233,32 @@ def score(*, user, token_key: str, model: Model, payload: dict) -> dict:
             raise ServiceError(_("Online scoring is asked at the label holder's site; this site holds the partner's "
                                  "half of the model."), code="not_label_holder", status_code=409)
         require_usable(model)
-        result = _score(model, ids, rows, request_id, entry)
-    except ServiceError as exc:
-        entry.outcome = OUTCOME_OF_ERROR.get(exc.code, ScoringOutcome.REFUSED)
-        entry.detail = exc.message[:500]
-        _log(entry, started)
-        raise
-    except Exception:
-        entry.outcome, entry.detail = ScoringOutcome.ERROR, "internal error"
-        _log(entry, started)
-        raise
-    _log(entry, started)
-    return {"request_id": str(request_id), **result}
+        return _score(model, ids, rows, request_id, entry)
+
+    def refusal(exc: Exception) -> tuple[str, str] | None:
+        if isinstance(exc, ServiceError):
+            return OUTCOME_OF_ERROR.get(exc.code, ScoringOutcome.REFUSED), exc.message
+        return None
+
+    return {"request_id": str(request_id), **_logged(entry, work, refusal)}
 
 
-def _log(entry: ScoringRequest, started: float) -> None:
+def _logged(entry: ScoringRequest, work, refusal) -> dict:
+    """Run ``work`` and log the request whatever happens; ``refusal(exc)`` words an expected
+    refusal as (outcome, detail), anything else is logged as an error."""
+    started = time.perf_counter()
+    try:
+        result = work()
+    except Exception as exc:
+        entry.outcome, detail = refusal(exc) or (ScoringOutcome.ERROR, "internal error")
+        entry.detail = detail[:500]
+        _save(entry, started)
+        raise
+    _save(entry, started)
+    return result
+
+
+def _save(entry: ScoringRequest, started: float) -> None:
     entry.duration_ms = (time.perf_counter() - started) * 1000.0
     try:
         entry.save(force_insert=True)
@@ -393,7 +404,6 @@ class ScoringRefused(Exception):
 
 def answer(partner, project, body: dict) -> dict:
     """The host's part of the scores of the ids the label holder asks for; logged on this side."""
-    started = time.perf_counter()
     try:
         request_id = uuid.UUID(str(body.get("request_id")))
         model_pk = uuid.UUID(str(body.get("model_id")))
@@ -404,18 +414,8 @@ def answer(partner, project, body: dict) -> dict:
         raise ScoringRefused("ALREADY_EXISTS", "this scoring request was already answered once")
     entry = ScoringRequest(request_id=request_id, project=project, model_id=model_pk, role="host",
                            caller=partner.party_id, asked_partner=True)
-    try:
-        result = _host_part(entry, body.get("ids"))
-    except ScoringRefused as exc:
-        entry.outcome, entry.detail = ScoringOutcome.REFUSED, exc.reason[:500]
-        _log(entry, started)
-        raise
-    except Exception:
-        entry.outcome, entry.detail = ScoringOutcome.ERROR, "internal error"
-        _log(entry, started)
-        raise
-    _log(entry, started)
-    return result
+    return _logged(entry, lambda: _host_part(entry, body.get("ids")),
+                   lambda exc: (ScoringOutcome.REFUSED, exc.reason) if isinstance(exc, ScoringRefused) else None)
 
 
 def _host_part(entry: ScoringRequest, ids) -> dict:

@@ -202,6 +202,30 @@ def host_routing(body: dict[str, Any], matrix: np.ndarray, split_ids: list[str])
     return out
 
 
+def host_split_ids(body: dict[str, Any]) -> list[str]:
+    """The opaque ids of the host's splits that the guest's trees use, sorted."""
+    return sorted({nd["split"]["split_id"] for nodes in body["trees"] for nd in nodes
+                   if "split" in nd and nd["split"]["owner"] == "host"})
+
+
+def guest_margin(body: dict[str, Any], matrix: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Every row's margin under the guest's trees: the guest tests its own splits on ``matrix``
+    (its features, in ``body["features"]`` order); ``masks`` say, per host split, which rows go left."""
+    index = {name: j for j, name in enumerate(body["features"])}
+    n = matrix.shape[0]
+
+    def left(nd: dict, rows: np.ndarray) -> np.ndarray:
+        split = nd["split"]
+        if split["owner"] == "guest":
+            return T.goes_left(matrix[rows, index[split["feature"]]], split["threshold"])
+        return masks[split["split_id"]][rows]
+
+    margin = np.full(n, float(body["base_margin"]))
+    for nodes in body["trees"]:
+        margin = T.add_leaves(margin, nodes, T.route_rows(nodes, left, n))
+    return margin
+
+
 # --- Checkpoints: the training state after each tree ------------------------------------
 
 def params_record(params: Any) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from engine.components.secureboost.common import (
     check_guest_body,
     check_same_resume,
     default_features,
+    guest_margin,
+    host_split_ids,
     ids_sha256,
     params_record,
     read_checkpoint,
@@ -450,7 +452,6 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
     n = len(ids)
     features = body["features"]
     matrix = T.feature_matrix(frame, features)
-    index = {name: j for j, name in enumerate(features)}
 
     setup = ctx.sub("setup")
     nonce = os.urandom(32)
@@ -469,20 +470,9 @@ def predict(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]
     setup.peer.send("ids", {"data": P.ids_digest(salt, ids), "validate": None})
     _check_alignment(setup.peer.recv("ids"), P.ids_digest(salt, ids), None)
 
-    host_ids = sorted({nd["split"]["split_id"] for nodes in body["trees"] for nd in nodes
-                       if "split" in nd and nd["split"]["owner"] == "host"})
-    routes = ctx.sub("route").peer.recv("routes")
-    masks = _host_routes(routes, "data", host_ids, n)
-
-    def left(nd: dict, rows: np.ndarray) -> np.ndarray:
-        split = nd["split"]
-        if split["owner"] == "guest":
-            return T.goes_left(matrix[rows, index[split["feature"]]], split["threshold"])
-        return masks[split["split_id"]][rows]
-
-    margin = np.full(n, float(body["base_margin"]))
-    for nodes in body["trees"]:
-        margin = T.add_leaves(margin, nodes, T.route_rows(nodes, left, n))
+    host_ids = host_split_ids(body)
+    masks = _host_routes(ctx.sub("route").peer.recv("routes"), "data", host_ids, n)
+    margin = guest_margin(body, matrix, masks)
     scores = T.sigmoid(margin)
     out = pd.DataFrame({params.id_column: pd.Series(ids, dtype=object), "probability": scores,
                         "prediction": (scores >= params.threshold).astype(np.int64)})
