@@ -1,9 +1,10 @@
 """What the model registry's pages show: a project's models, one version, versions side by side,
-and the reconciliation of online scoring with the partner.
+the reconciliation of online scoring with the partner, and the export and import of this site's
+half of a model as a signed bundle (``jobs.bundles``).
 
 Plain data for the templates (``frontend/templates/jobs/models/``); the views in
 ``jobs/views/models.py`` only read the request and call the services (``jobs.registry``,
-``jobs.serving``, ``jobs.ledger``). Figures come from the evaluation node of each model's
+``jobs.serving``, ``jobs.ledger``, ``jobs.bundles``). Figures come from the evaluation node of each model's
 job at this site (the label holder's: the partner's site keeps its own figures), and
 charts use the shapes of ``jobs/presenters.py``, drawn by ``frontend/static/frontend/charts.js``.
 """
@@ -15,10 +16,12 @@ import math
 import uuid
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import ledger, listing, pipelines, presenters
 from .models import Model, ModelStatus, ScoringOutcome, ServingTable, Task
@@ -323,6 +326,7 @@ def version_page(model: Model, user) -> dict:
     if user.is_site_admin:
         context["serving_choices"] = [t.dataset for t in ProjectTable.objects.live().filter(project=project)
                                       .select_related("dataset").order_by("dataset__name")]
+    context.update(export_panel(model, user))
     return context
 
 
@@ -426,3 +430,66 @@ def reconciliation_csv(project, model_id, day: dt.date) -> tuple[str, str]:
     name = f"scoring-{model.name or model.component}-v{model.number}-{day.isoformat()}" if model else \
         f"scoring-{day.isoformat()}"
     return download_filename(name), ledger.as_csv(result, settings.SITE_PARTY_ID, project.partner.party_id)
+
+
+# --- Moving this site's half: export and import -------------------------------------------------
+
+def export_panel(model: Model, user) -> dict:
+    """What the version page says about exporting this site's half (site admins only)."""
+    from fedweb.proxy import pki
+
+    from . import bundles
+
+    if not user.is_site_admin:
+        return {"can_export": False}
+    try:
+        fingerprint, certificate_problem = pki.current().fingerprint, ""
+    except pki.CertificateError as exc:
+        fingerprint, certificate_problem = "", str(exc)
+    return {"can_export": True, "export_fingerprint": fingerprint, "export_problem": certificate_problem,
+            "export_rows": bundles.SAMPLE_ROWS, "export_file_name": bundles.file_name(model)}
+
+
+def export_half(model: Model, user, request=None) -> tuple[str, bytes]:
+    """(file name, bytes) of this site's half as a signed bundle; ServiceError or PermissionDenied if not."""
+    from . import bundles
+
+    data = bundles.export_bundle(user=user, model=model, request=request)
+    return bundles.file_name(model), data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Bundle file"),
+                           help_text=gettext_lazy("A .fedweb-model.json file exported by a site admin of a FedWeb "
+                                                  "site."),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".json,application/json"}))
+    signer_fingerprint = forms.CharField(
+        label=gettext_lazy("Signer's certificate fingerprint (optional)"), required=False, max_length=200,
+        help_text=gettext_lazy("Needed only when the bundle was signed by a site this site does not know: the "
+                               "exporting site's admin reads it to you from the model's page, and you check it with "
+                               "them by telephone or in person. Colons, spaces and capitals do not matter. A bundle "
+                               "of this site or of a paired partner needs nothing here."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+
+
+def read_upload(upload) -> bytes:
+    """The uploaded file's bytes, at most one byte more than a bundle may have (the import then says it is
+    too large)."""
+    from . import bundles
+
+    return upload.read(bundles.MAX_BUNDLE_BYTES + 1)
+
+
+def import_half(form: ImportForm, *, user, project, request=None) -> tuple[Model, str]:
+    """Import the form's bundle into ``project``: (model, what to tell the admin). Raises the import's
+    ServiceError or PermissionDenied when it is refused."""
+    from . import bundles
+
+    data = read_upload(form.cleaned_data["file"])
+    model = bundles.import_bundle(data, user=user, project=project,
+                                  signer_fingerprint=form.cleaned_data.get("signer_fingerprint") or "",
+                                  request=request)
+    if getattr(model, "already_here", False):
+        return model, _("%(model)s is already here with the same half: nothing changed.") % {"model": model.label}
+    return model, _("%(model)s is imported: its half passed the signature and the prediction-consistency check. "
+                    "It starts unpublished.") % {"model": model.label}

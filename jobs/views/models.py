@@ -1,8 +1,9 @@
 """The model registry in the browser: a project's models, one version and its publication,
-versions side by side, and the reconciliation of online scoring with the partner.
+versions side by side, the reconciliation of online scoring with the partner, and moving this
+site's half of a model as a signed bundle (export and import, site admins only).
 
 Thin: each view reads the request and calls a service (``jobs.registry``, ``jobs.serving``,
-``jobs.ledger``); what the pages show is prepared in ``jobs.model_pages``.
+``jobs.ledger``, ``jobs.bundles``); what the pages show is prepared in ``jobs.model_pages``.
 """
 
 from __future__ import annotations
@@ -136,3 +137,41 @@ def scoring_csv(request, project_id):
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
+
+
+@login_required
+@require_POST
+def model_export(request, pk):
+    model = _model(request, pk)
+    if not request.user.is_site_admin:
+        raise PermissionDenied(_("Only a site admin exports a model."))
+    try:
+        filename, data = model_pages.export_half(model, request.user, request=request)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("registry:model", pk=model.pk)
+    response = HttpResponse(data, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@login_required
+def model_import(request, project_id):
+    project = _project(request, project_id)
+    if not request.user.is_site_admin:
+        raise PermissionDenied(_("Only a site admin imports a model."))
+    form = (model_pages.ImportForm(request.POST, request.FILES) if request.method == "POST"
+            else model_pages.ImportForm())
+    refusal = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            model, said = model_pages.import_half(form, user=request.user, project=project, request=request)
+        except ServiceError as exc:
+            refusal = exc.message
+        except PermissionDenied as exc:
+            refusal = str(exc) or _("You are not allowed to do this.")
+        else:
+            messages.success(request, said)
+            return redirect("registry:model", pk=model.pk)
+    return render(request, "jobs/models/import.html", {"project": project, "form": form, "refusal": refusal},
+                  status=400 if refusal else 200)
