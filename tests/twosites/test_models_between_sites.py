@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from engine.components.hetero_lr import hetero_lr_predict
+from engine.components.secureboost import hetero_secureboost_predict
 from engine.federation.local import run_local
 from engine.samples import breast_cancer_split
 
@@ -299,6 +300,31 @@ def test_a_rebuilt_site_imports_its_exported_half_and_scores_as_before(scene, mo
     eventually(lambda: bank.get(f"/api/models/{model['id']}/")["published"], what="telco repeats its consent")
     bank.post(f"/api/models/{model['id']}/serving-table/", {"dataset": scene["bank_serving"]})
     assert _score(bank, model["id"], {"id": one}, expect=200)[0]["scores"][0]["probability"] == before
+
+
+def test_secureboost_scores_online_as_the_engine_and_telco_may_let_the_bank_publish_alone(scene):
+    bank, telco, pid = scene["bank"], scene["telco"], scene["pid"]
+    assert telco.api("PATCH", f"/api/projects/{pid}/job-settings/", {"auto_confirm_models": True})["auto_confirm_models"]
+    job = _job(scene, "secureboost", "bank_train", "telco_train", {"n_trees": 2, "max_depth": 2}, "Credit risk trees")
+    assert _finished(bank, job["id"])["status"] == "succeeded"
+    trees = next(m for m in bank.get(f"/api/models/?project={pid}")["results"] if m["job"] == job["id"])
+    eventually(lambda: telco.get(f"/api/models/{trees['id']}/"), what="telco's half registered")
+    bank.post(f"/api/models/{trees['id']}/publish/")
+    eventually(lambda: bank.get(f"/api/models/{trees['id']}/")["published"], what="telco confirms at once")
+    assert telco.get(f"/api/models/{trees['id']}/")["consent_here_by"] == "automatic (project setting)"
+    for site, dataset in ((bank, scene["bank_serving"]), (telco, scene["telco_serving"])):
+        site.post(f"/api/models/{trees['id']}/serving-table/", {"dataset": dataset})
+    ids = sorted(set(scene["guest"]["id"].iloc[:500]))[::7]
+    answer, _elapsed = _score(bank, trees["id"], {"ids": ids}, expect=200)
+    guest_doc, _t = _documents(bank, trees["id"])
+    host_doc, _t = _documents(telco, trees["id"])
+    g = scene["guest"].set_index("id").loc[ids].reset_index()
+    h = scene["host"].set_index("id").loc[ids].reset_index()
+    out = run_local(hetero_secureboost_predict, {}, {"guest": {"model": guest_doc, "data": g},
+                                                     "host": {"model": host_doc, "data": h}})
+    expected = dict(zip(out["guest"]["predictions"]["id"], out["guest"]["predictions"]["probability"]))
+    assert [s["id"] for s in answer["scores"]] == ids
+    assert max(abs(s["probability"] - expected[s["id"]]) for s in answer["scores"]) <= 1e-9
 
 
 def test_a_revoked_project_scores_nothing(scene, model, engine_scores):
