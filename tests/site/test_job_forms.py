@@ -307,3 +307,26 @@ def test_graph_titles_are_cut_to_the_box_width_counting_chinese_characters_doubl
     assert fit_width("Find the overlap", 15) == "Find the overlap"
     assert fit_width("Bin the features and measure their strength", 15).endswith("…")
     assert len(fit_width("分箱并衡量特征强度（WOE、IV 值）", 10)) <= 11
+
+
+def test_the_scoring_form_offers_only_published_versions_and_says_where_to_publish_one(scene, alice, client_as):
+    from django.utils import timezone
+
+    from jobs import artifacts
+    from jobs.models import JobStatus, Model, model_id
+
+    project, dataset = scene
+    page = client_as(alice).get(f"/projects/{project.pk}/jobs/new/?template=score").content.decode()
+    assert 'data-testid="no-published-model"' in page and f"/projects/{project.pk}/models/" in page
+    form, _data = _lr_form(project)
+    assert form.is_valid()
+    trained = Job.objects.create(project=project, name="Credit risk", spec=form.spec(), initiator="site-1",
+                                 status=JobStatus.SUCCEEDED, model_name="Credit risk", model_number=1)
+    draft = Model.objects.create(id=model_id(trained.pk, "lr"), project=project, job=trained, node="lr",
+                                 component="hetero_lr", version="1.0.0", role="guest", name="Credit risk", number=1,
+                                 artifact=artifacts.store("model", {"x": 1}))
+    assert 'data-testid="no-published-model"' in client_as(alice).get(
+        f"/projects/{project.pk}/jobs/new/?template=score").content.decode()
+    Model.objects.filter(pk=draft.pk).update(consent_here_at=timezone.now(), consent_partner_at=timezone.now())
+    page = client_as(alice).get(f"/projects/{project.pk}/jobs/new/?template=score").content.decode()
+    assert "Credit risk · v1" in page and 'data-testid="no-published-model"' not in page
