@@ -8,13 +8,14 @@ REF_STAMP := $(REF_VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8000
 
-.PHONY: help venv test demo bench bench-jobs check schema clean-demo messages
+.PHONY: help venv test demo bench bench-jobs bench-scoring check schema clean-demo messages
 
 help:
 	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
 	@echo "make bench-jobs  run only the jobs-between-two-sites benchmark (its section of docs/benchmarks.md)"
+	@echo "make bench-scoring  run only the scoring-between-two-sites benchmark (its section of docs/benchmarks.md)"
 	@echo "make messages  collect the pages' texts into locale/zh_Hans/LC_MESSAGES/django.po and compile it"
 
 $(STAMP): requirements.txt
@@ -53,6 +54,10 @@ bench: $(STAMP) $(REF_STAMP)
 # The jobs layer between two real sites (part of `make bench`); rewrites its own section of docs/benchmarks.md.
 bench-jobs: $(STAMP)
 	$(PY) -m benchmarks jobs
+
+# Online and batch scoring between two real sites (part of `make bench`); rewrites its own section of docs/benchmarks.md.
+bench-scoring: $(STAMP)
+	$(PY) -m benchmarks scoring
 
 # Translations (needs GNU gettext). The engine's texts are listed first (fedweb/i18n/engine_text.py),
 # then every text goes into the .po, then the .mo is compiled; both are committed. File-only
