@@ -46,3 +46,10 @@ def new_page(browser, *, timeout_ms: int = 15_000, **context_options):
     page = browser.new_context(**context_options).new_page()
     page.set_default_timeout(timeout_ms)
     return page
+
+
+def settled(page, *, quiet_ms: int = 400) -> None:
+    """Wait until the requests htmx sends after a change (each waits out a short delay first) have
+    been answered and swapped in, so the page has stopped moving before the next click lands."""
+    page.wait_for_timeout(quiet_ms)
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")

@@ -10,7 +10,7 @@ import pytest
 from engine.samples import breast_cancer_split
 from tests.twosites.harness import active_project, eventually, start_pair
 
-from .chromium import SCREENSHOTS, launched, new_page, require_chromium
+from .chromium import SCREENSHOTS, launched, new_page, require_chromium, settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.twosites, pytest.mark.xdist_group("twosites-browser")]
 
@@ -107,6 +107,7 @@ def test_the_analyst_builds_the_lr_pipeline_from_forms_the_partner_approves_and_
     page.fill("#id_lr-max_epochs", "5")
     page.select_option("#id_lr-validation_reveal", "scores")
     page.screenshot(path=f"{SCREENSHOTS}/fedweb-new-lr-job.png", full_page=True)
+    settled(page)  # the estimate beside the form is redrawn after each change: click once it stands still
     page.click("[data-action=launch]")
     page.wait_for_selector("[data-testid=job-run]")
     job_id = page.url.rstrip("/").split("/")[-1]
@@ -203,6 +204,7 @@ def test_a_pipeline_stopped_after_the_overlap_waits_for_a_decision_then_continue
     page.fill("#id_name", "Gated LR")
     page.fill("#id_lr-max_epochs", "2")
     page.check("#id_pause_after_psi")
+    settled(page)  # the estimate beside the form is redrawn after each change: click once it stands still
     page.click("[data-action=launch]")
     page.wait_for_selector("[data-testid=job-run]")
     job_id = page.url.rstrip("/").split("/")[-1]
