@@ -61,6 +61,7 @@ class Half:
     _split_feature: np.ndarray | None = None
     _split_threshold: np.ndarray | None = None
     _split_has_threshold: np.ndarray | None = None
+    _host_ids: list[str] = field(default_factory=list)  # the guest's trees: the host splits they use
 
     @classmethod
     def load(cls, document: dict | bytes | str, transform: dict | bytes | str | None = None) -> Half:
@@ -87,6 +88,10 @@ class Half:
                        role=checked["role"], model_id=checked["model_id"], features=list(body["features"]), _body=body)
             if half.role == "host":
                 half._index_splits()
+            else:
+                from engine.components.secureboost.common import host_split_ids
+
+                half._host_ids = host_split_ids(body)
             return half
         raise ServingError(f"online scoring serves {' and '.join(COMPONENTS)} models, not {component!r}")
 
@@ -179,10 +184,10 @@ class Half:
         return self._tree_probability(matrix, part.get("routes"), n)
 
     def _tree_probability(self, matrix: np.ndarray, routes: Any, n: int) -> np.ndarray:
-        from engine.components.secureboost.common import guest_margin, host_split_ids
+        from engine.components.secureboost.common import guest_margin
         from engine.ml import tree as T
 
-        host_ids = host_split_ids(self._body)
+        host_ids = self._host_ids
         if not isinstance(routes, dict) or not set(host_ids) <= set(routes):
             raise ProtocolError("the partner's answer lacks the routes of some of its splits")
         masks = {}

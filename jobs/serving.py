@@ -62,6 +62,12 @@ class Loaded:
     half: engine_serving.Half
     table: engine_serving.ServingTable | None
     id_column: str
+    checked: float = 0.0  # time.monotonic() when the key was last compared with the database
+
+
+# A loaded half is compared with the database (has the model or its serving table changed?) at
+# most this often, not on every request: a new serving table takes effect within this delay.
+RECHECK_SECONDS = 2.0
 
 
 _LOADED: dict[str, Loaded] = {}
@@ -74,11 +80,15 @@ def _serving_of(model: Model) -> ServingTable | None:
 
 def loaded(model: Model) -> Loaded:
     """The model's half (and its serving table, if registered), prepared once per change."""
+    current = _LOADED.get(str(model.pk))
+    if (current is not None and current.key[:2] == (model.artifact_id, model.transform_id)
+            and time.monotonic() - current.checked < RECHECK_SECONDS):
+        return current
     serving = _serving_of(model)
     key = (model.artifact_id, model.transform_id, serving.dataset_id if serving else None,
            serving.dataset.storage_key if serving else None, serving.registered_at if serving else None)
-    current = _LOADED.get(str(model.pk))
     if current is not None and current.key == key:
+        current.checked = time.monotonic()
         return current
     with _LOCK:
         current = _LOADED.get(str(model.pk))
@@ -100,7 +110,8 @@ def loaded(model: Model) -> Loaded:
             except (EngineError, artifacts.ArtifactMissing, OSError) as exc:
                 raise ServiceError(_("The serving table cannot be read: %(reason)s") % {"reason": exc},
                                    code="serving_table_unusable", status_code=503) from None
-        current = _LOADED[str(model.pk)] = Loaded(key=key, half=half, table=table, id_column=id_column)
+        current = _LOADED[str(model.pk)] = Loaded(key=key, half=half, table=table, id_column=id_column,
+                                                  checked=time.monotonic())
         log.info("loaded model %s (%s, %s) for scoring%s", model.pk, model.component, model.role,
                  f" with {table.rows} serving rows" if table else "")
         return current
@@ -324,7 +335,8 @@ def _points(model: Model, probabilities: np.ndarray) -> np.ndarray | None:
 
 # --- Calling the partner ----------------------------------------------------------------------
 
-_CHANNELS: dict[tuple, grpc.Channel] = {}
+# partner pk -> (what the channel was built for, stub, when that was last checked, channel)
+_CHANNELS: dict[int, tuple] = {}
 # A partner back after an outage answers the next request, not one after gRPC's default backoff (up to 2 min).
 RECONNECT_QUICKLY = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
                      ("grpc.max_reconnect_backoff_ms", 1000)]
@@ -336,21 +348,28 @@ def _stub(partner) -> ProxyStub:
     cost more than the scoring."""
     from fedweb.proxy import pki
 
-    key = (partner.pk, partner.proxy_address, tuple(sorted(c.fingerprint for c in partner.pinned())),
-           pki.current().fingerprint)
     with _CHANNEL_LOCK:
-        channel = _CHANNELS.get(key)
-        if channel is None:
-            for old in [k for k in _CHANNELS if k[0] == partner.pk]:  # its certificates or address changed
-                _CHANNELS.pop(old).close()
-            channel = _CHANNELS[key] = channel_for(partner, options=RECONNECT_QUICKLY)
-    return ProxyStub(channel)
+        known = _CHANNELS.get(partner.pk)
+        if known is not None and time.monotonic() - known[2] < RECHECK_SECONDS:
+            return known[1]
+    # Its address or certificates (or ours) may have changed since: compare, at most every few seconds.
+    key = (partner.proxy_address, tuple(sorted(c.fingerprint for c in partner.pinned())), pki.current().fingerprint)
+    with _CHANNEL_LOCK:
+        known = _CHANNELS.get(partner.pk)
+        if known is None or known[0] != key:
+            if known is not None:
+                known[3].close()
+            channel = channel_for(partner, options=RECONNECT_QUICKLY)
+            known = (key, ProxyStub(channel), 0.0, channel)
+        _CHANNELS[partner.pk] = (key, known[1], time.monotonic(), known[3])
+        return known[1]
 
 
 def _drop_channel(partner) -> None:
     with _CHANNEL_LOCK:
-        for key in [k for k in _CHANNELS if k[0] == partner.pk]:
-            _CHANNELS.pop(key).close()
+        known = _CHANNELS.pop(partner.pk, None)
+    if known is not None:
+        known[3].close()
 
 
 def call_partner(project, rpc: str, kind: str, body: dict, *, timeout: float) -> dict:

@@ -92,6 +92,9 @@ def test_the_half_and_its_table_are_loaded_once_not_per_request(scene, monkeypat
     assert len(calls) == 1
     ServingTable.objects.filter(model=scene.model).update(registered_at=timezone.now())  # a new registration
     server.serve("Score", ask(scene, score_body(scene, ["c001"])), scene.fingerprint)
+    assert len(calls) == 1  # noticed within a few seconds, not on every request
+    monkeypatch.setattr(serving, "RECHECK_SECONDS", 0.0)
+    server.serve("Score", ask(scene, score_body(scene, ["c001"])), scene.fingerprint)
     assert len(calls) == 2
 
 
