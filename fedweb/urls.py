@@ -8,6 +8,7 @@ from fedweb.accounts import views as account_views
 from fedweb.audit import views as audit_views
 from fedweb.health import healthz
 from frontend import views as ui
+from jobs.views import models as model_views
 from jobs.views import pages as job_pages
 from projects import views as project_views
 
@@ -37,7 +38,7 @@ urlpatterns = [
     path("projects/<uuid:pk>/jobs/preview/", job_pages.job_preview, name="job_preview"),
     path("projects/", include("projects.urls")),
     path("jobs/", include("jobs.urls")),
-    path("models/", ui.models, name="models"),
+    path("models/", model_views.overview, name="models"),
     path("", include("jobs.model_urls")),
     path("partners/", project_views.partner_list, name="partners"),
     path("partners/", include("projects.partner_urls")),

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import ledger, listing, pipelines, presenters
+from . import ledger, listing, pipelines, presenters, registry
 from .models import Model, ModelStatus, ScoringOutcome, ServingTable, Task
 
 # How far back the reconciliation page lists days.
@@ -264,6 +264,23 @@ def project_models(project, *, archived: bool = False) -> dict:
                                   **headline(tasks.get(model.pk))})
     return {"groups": list(groups.values()), "archived_count": hidden, "showing_archived": archived,
             "count": len(shown)}
+
+
+def overview(user) -> list[dict]:
+    """For the site-wide Models page: per project the user sees, its model names with their latest
+    version, how many versions there are and which are published."""
+    models = list(registry.visible_models(user).filter(archived_at__isnull=True)
+                  .select_related("project__partner").order_by("project__name", "name", "-number"))
+    projects: dict = {}
+    for model in models:
+        entry = projects.setdefault(model.project_id, {"project": model.project, "names": {}})
+        name = entry["names"].setdefault(model.name or model.component, {
+            "name": model.name or model.component, "latest": model, "component": component_words(model.component),
+            "versions": 0, "published": []})
+        name["versions"] += 1
+        if model.is_published:
+            name["published"].append(model)
+    return [{"project": e["project"], "names": list(e["names"].values())} for e in projects.values()]
 
 
 # --- One version --------------------------------------------------------------------------------

@@ -36,6 +36,11 @@ def _model(request, pk):
 
 
 @login_required
+def overview(request):
+    return render(request, "jobs/models/overview.html", {"projects": model_pages.overview(request.user)})
+
+
+@login_required
 def project_models(request, project_id):
     project = _project(request, project_id)
     context = model_pages.project_models(project, archived=request.GET.get("archived") == "1")

@@ -365,3 +365,9 @@ def test_the_compare_and_reconciliation_pages_read_in_chinese(logged, alice, cli
     assert chinese_left(client, f"/projects/{project.pk}/models/compare/?ids={first.pk}&ids={second.pk}") == []
     assert chinese_left(client, f"/projects/{project.pk}/scoring/?model={first.pk}&day={day.isoformat()}") == []
     assert chinese_left(client, f"/projects/{project.pk}/models/?archived=1") == []
+
+
+def test_the_site_wide_models_page_lists_each_projects_models_with_links(scene, alice, bob, client_as):
+    page_text = page(client_as(alice), "/models/")
+    assert "Credit risk LR" in page_text and "/projects/" in page_text and 'data-testid="project-models"' in page_text
+    assert 'data-testid="no-models"' in page(client_as(bob), "/models/")  # not a member: nothing shown
