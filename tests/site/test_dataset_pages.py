@@ -81,8 +81,6 @@ def test_a_failed_dataset_can_be_read_again_with_another_encoding(alice, api_as,
     assert preview["rows"][0][1] == "Müller"
 
 
-def test_empty_sections_say_what_will_come(alice, client_as):
-    client = client_as(alice)
-    for url in ("/models/",):
-        page = client.get(url).content.decode()
-        assert "not available yet" in page
+def test_the_models_section_says_where_models_come_from_before_there_are_any(alice, client_as):
+    page = client_as(alice).get("/models/").content.decode()
+    assert 'data-testid="no-models"' in page and "training job" in page
