@@ -7,43 +7,23 @@ from __future__ import annotations
 
 import pytest
 
-from engine.samples import breast_cancer_split
-from tests.twosites.harness import active_project, eventually, start_pair
+from tests.twosites.harness import eventually
 
-from .chromium import SCREENSHOTS, launched, new_page, require_chromium, settled
+from .chromium import SCREENSHOTS, launched, require_chromium, settled
+from .scene import ANALYST, ANALYST_PASSWORD, admin_password, signed_in, two_sites
 
 pytestmark = [pytest.mark.browser, pytest.mark.twosites, pytest.mark.xdist_group("twosites-browser")]
 
-POLICY = {"runs_per_day": 50, "min_set_size": 10, "max_set_size": 10_000, "max_size_ratio": 5, "min_overlap": 10,
-          "partner_may_receive": True}
-ANALYST_PASSWORD = "analyst password 2026"
 UPSTREAM = ("psi", "split", "scale", "scale_validate", "binning", "selection")
 
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
     require_chromium()
-    bank, telco = start_pair(tmp_path_factory.mktemp("modelling"), workers=True, static=True)
-    try:
-        pid = active_project(bank, telco, name="Credit risk with Telco")
-        guest, host = breast_cancer_split()
-        tables = {}
-        for site, frame, name in ((bank, guest.iloc[:420], "Applicants"), (telco, host.iloc[40:], "Usage")):
-            table = site.upload(name, frame.to_csv(index=False))
-            assert table["status"] == "ready", table
-            site.post(f"/api/projects/{pid}/tables/", {"dataset": table["id"], "policy": POLICY}, expect=201)
-            tables[site.party_id] = table["id"]
-        eventually(lambda: telco.get(f"/api/projects/{pid}/partner-tables/"), what="bank's table reaches telco")
-        eventually(lambda: bank.get(f"/api/projects/{pid}/partner-tables/"), what="telco's table reaches bank")
-        telco.shell("from projects.models import Project; "
-                    f"Project.objects.filter(pk='{pid}').update(approve_partner_jobs=True)")
-        bank.shell("from fedweb.accounts.models import User; from projects.models import Project, ProjectMember; "
-                   f"u = User.objects.create_user('mei', password='{ANALYST_PASSWORD}', role='analyst', first_name='Mei'); "
-                   f"ProjectMember.objects.create(project=Project.objects.get(pk='{pid}'), user=u)")
-        yield {"bank": bank, "telco": telco, "pid": pid, "tables": tables, "jobs": {}}
-    finally:
-        for site in (bank, telco):
-            site.stop()
+    with two_sites(tmp_path_factory.mktemp("modelling")) as scene:
+        scene["telco"].shell("from projects.models import Project; "
+                             f"Project.objects.filter(pk='{scene['pid']}').update(approve_partner_jobs=True)")
+        yield {**scene, "jobs": {}}
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +32,9 @@ def browser():
         yield running
 
 
-def _signed_in(browser, site, username, password):
-    page = new_page(browser, timeout_ms=20_000, viewport={"width": 1280, "height": 900}, locale="en-GB")
-    page.goto(f"{site.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.url}/")
-    return page
-
-
 @pytest.fixture(scope="module")
 def analyst(browser, sites):
-    page = _signed_in(browser, sites["bank"], "mei", ANALYST_PASSWORD)
+    page = signed_in(browser, sites["bank"], ANALYST, ANALYST_PASSWORD)
     yield page
     page.context.close()
 
@@ -72,7 +42,7 @@ def analyst(browser, sites):
 @pytest.fixture(scope="module")
 def partner_admin(browser, sites):
     telco = sites["telco"]
-    page = _signed_in(browser, telco, "admin", (telco.data / "admin-password").read_text().strip())
+    page = signed_in(browser, telco, "admin", admin_password(telco))
     yield page
     page.context.close()
 

@@ -14,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.samples import breast_cancer_split
-from tests.twosites.harness import active_project, eventually, start_pair
+from tests.twosites.harness import eventually
 
-from .chromium import SCREENSHOTS, launched, new_page, require_chromium
+from .chromium import SCREENSHOTS, launched, require_chromium
+from .scene import ANALYST, ANALYST_PASSWORD, admin_password, signed_in, two_sites
 
 pytestmark = [pytest.mark.browser, pytest.mark.twosites, pytest.mark.xdist_group("twosites-browser-models")]
 
-POLICY = {"runs_per_day": 50, "min_set_size": 10, "max_set_size": 10_000, "max_size_ratio": 5, "min_overlap": 10,
-          "partner_may_receive": True}
-ANALYST_PASSWORD = "analyst password 2026"
 MODEL_NAME = "Credit risk LR"
 
 
@@ -40,22 +37,8 @@ def _finished(site, job_id, seconds=240):
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
     require_chromium()
-    bank, telco = start_pair(tmp_path_factory.mktemp("models-browser"), workers=True, static=True)
-    try:
-        pid = active_project(bank, telco, name="Credit risk with Telco")
-        guest, host = breast_cancer_split()
-        tables = {}
-        for site, frame, name in ((bank, guest.iloc[:420], "Applicants"), (telco, host.iloc[40:], "Usage")):
-            table = site.upload(name, frame.to_csv(index=False))
-            assert table["status"] == "ready", table
-            site.post(f"/api/projects/{pid}/tables/", {"dataset": table["id"], "policy": POLICY}, expect=201)
-            tables[site.party_id] = table["id"]
-        eventually(lambda: bank.get(f"/api/projects/{pid}/partner-tables/"), what="telco's table reaches the bank")
-        eventually(lambda: telco.get(f"/api/projects/{pid}/partner-tables/"), what="the bank's table reaches telco")
-        bank.shell("from fedweb.accounts.models import User; from projects.models import Project, ProjectMember; "
-                   f"u = User.objects.create_user('mei', password='{ANALYST_PASSWORD}', role='analyst', "
-                   "first_name='Mei'); "
-                   f"ProjectMember.objects.create(project=Project.objects.get(pk='{pid}'), user=u)")
+    with two_sites(tmp_path_factory.mktemp("models-browser")) as scene:
+        bank, telco, pid, tables = scene["bank"], scene["telco"], scene["pid"], scene["tables"]
         # Two versions of the same model: trained, then retuned with another learning rate.
         first = bank.post("/api/jobs/", {"project": pid, "template": "lr", "our_table": tables["bank"],
                                          "partner_table": tables["telco"], "options": {"max_epochs": 3},
@@ -67,10 +50,7 @@ def sites(tmp_path_factory):
         models = {m["number"]: m for m in bank.get(f"/api/models/?project={pid}")["results"]}
         assert sorted(models) == [1, 2] and {m["name"] for m in models.values()} == {MODEL_NAME}, models
         eventually(lambda: telco.get(f"/api/models/{models[1]['id']}/"), what="telco's half of v1 registered")
-        yield {"bank": bank, "telco": telco, "pid": pid, "tables": tables, "models": models, "guest": guest}
-    finally:
-        for site in (bank, telco):
-            site.stop()
+        yield {**scene, "models": models}
 
 
 @pytest.fixture(scope="module")
@@ -79,38 +59,23 @@ def browser():
         yield running
 
 
-def _signed_in(browser, site, username, password, **options):
-    page = new_page(browser, timeout_ms=20_000, viewport={"width": 1280, "height": 900}, locale="en-GB",
-                    accept_downloads=True, **options)
-    page.goto(f"{site.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site.url}/")
-    return page
-
-
-def _admin_password(site) -> str:
-    return (site.data / "admin-password").read_text().strip()
-
-
 @pytest.fixture(scope="module")
 def analyst(browser, sites):
-    page = _signed_in(browser, sites["bank"], "mei", ANALYST_PASSWORD)
+    page = signed_in(browser, sites["bank"], ANALYST, ANALYST_PASSWORD)
     yield page
     page.context.close()
 
 
 @pytest.fixture(scope="module")
 def bank_admin(browser, sites):
-    page = _signed_in(browser, sites["bank"], "admin", _admin_password(sites["bank"]))
+    page = signed_in(browser, sites["bank"], "admin", admin_password(sites["bank"]))
     yield page
     page.context.close()
 
 
 @pytest.fixture(scope="module")
 def telco_admin(browser, sites):
-    page = _signed_in(browser, sites["telco"], "admin", _admin_password(sites["telco"]))
+    page = signed_in(browser, sites["telco"], "admin", admin_password(sites["telco"]))
     yield page
     page.context.close()
 
