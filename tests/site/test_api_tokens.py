@@ -80,3 +80,8 @@ def test_unknown_api_paths_answer_json_404(alice, api_as):
     response = api_as(alice).get("/api/no-such-thing/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_tokens_page_shows_the_header_to_send_with_its_placeholder(alice, client_as):
+    page = client_as(alice).get("/tokens/").content.decode()
+    assert "Authorization: Bearer &lt;token&gt;" in page  # written out, not swallowed as an HTML tag
