@@ -140,7 +140,15 @@ def _run(args: argparse.Namespace) -> int:
             continue
         id_column = getattr(params_by_role[role], "id_column", None)
         text_columns = [id_column] if isinstance(id_column, str) else []
-        inputs.setdefault(role, {})[input_name] = read_table(path, text_columns=text_columns)
+        try:
+            inputs.setdefault(role, {})[input_name] = read_table(path, text_columns=text_columns)
+        except InvalidInput as exc:
+            if exc.column is None or exc.column != id_column:
+                raise
+            # The id column is a parameter: say which one, and how to set it for this role.
+            raise InvalidInput(f"{exc} — the {role}'s id column is the parameter id_column: pass --role-params "
+                               f"{role}='{{\"id_column\": \"...\"}}' (or --params for every role)",
+                               input=input_name, column=id_column) from None
     for role in component.roles:
         for port in component.inputs_for(role):
             if not port.optional and port.name not in inputs.get(role, {}):

@@ -99,6 +99,8 @@ def test_an_unknown_component_exits_2_with_one_line_from_a_real_process():
         (["run", "psi", "--data", "guest={missing}", "host={host}"], "missing.csv: no such file"),
         (["run", "psi", "--data", "guest={guest}", "host={host}", "--params", '{"id_column": "uid"}'],
          "no column 'uid'"),
+        (["run", "psi", "--data", "guest={guest}", "host={host}", "--role-params", 'host={"id_column": "phone"}'],
+         "the host's id column is the parameter id_column: pass --role-params host="),
         (["run", "psi", "--data", "arbiter={guest}"], "unknown role 'arbiter'"),
         (["run", "psi", "--data", "guest={guest}"], "role 'host' needs input 'data'"),
         (["run", "psi", "--data", "guest"], "must look like KEY=VALUE"),
