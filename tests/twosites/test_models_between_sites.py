@@ -272,7 +272,9 @@ def test_withdrawing_publication_stops_scoring_at_both_sites(scene, model):
     assert answer["error"]["code"] == "not_published"
     bank.post(f"/api/models/{model['id']}/publish/")
     telco.post(f"/api/models/{model['id']}/publish/")
-    eventually(lambda: bank.get(f"/api/models/{model['id']}/")["published"], what="published again")
+    # Each site's consent reaches the other in its own time: published once both have both.
+    for site in (bank, telco):
+        eventually(lambda: site.get(f"/api/models/{model['id']}/")["published"], what=f"published again at {site.party_id}")
 
 
 def test_a_rebuilt_site_imports_its_exported_half_and_scores_as_before(scene, model):
