@@ -47,6 +47,14 @@ def partner_admin(browser, sites):
     page.context.close()
 
 
+def _launch(page):
+    """Start the job with its Start button. The estimate beside the form is redrawn after each change and
+    can move the button under the pointer, so the form is submitted through its button, not at a position."""
+    settled(page)
+    assert page.is_visible("[data-action=launch]")
+    page.eval_on_selector("#job-form", "form => form.requestSubmit(form.querySelector('[data-action=launch]'))")
+
+
 def _job_status(site, job_id):
     return site.get(f"/api/jobs/{job_id}/")["status"]
 
@@ -77,8 +85,7 @@ def test_the_analyst_builds_the_lr_pipeline_from_forms_the_partner_approves_and_
     page.fill("#id_lr-max_epochs", "5")
     page.select_option("#id_lr-validation_reveal", "scores")
     page.screenshot(path=f"{SCREENSHOTS}/fedweb-new-lr-job.png", full_page=True)
-    settled(page)  # the estimate beside the form is redrawn after each change: click once it stands still
-    page.click("[data-action=launch]")
+    _launch(page)
     page.wait_for_selector("[data-testid=job-run]")
     job_id = page.url.rstrip("/").split("/")[-1]
     sites["jobs"]["lr"] = job_id
@@ -174,8 +181,7 @@ def test_a_pipeline_stopped_after_the_overlap_waits_for_a_decision_then_continue
     page.fill("#id_name", "Gated LR")
     page.fill("#id_lr-max_epochs", "2")
     page.check("#id_pause_after_psi")
-    settled(page)  # the estimate beside the form is redrawn after each change: click once it stands still
-    page.click("[data-action=launch]")
+    _launch(page)
     page.wait_for_selector("[data-testid=job-run]")
     job_id = page.url.rstrip("/").split("/")[-1]
     _approve_at_telco(sites, job_id)
