@@ -20,7 +20,12 @@ ENCODING_CHOICES = [
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"), widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}))
+    # Empty files pass here, as in the API (``DatasetUploadSerializer``): validation then
+    # fails them with the one message both give, "The file is empty".
+    file = forms.FileField(
+        label=_("CSV file"), allow_empty_file=True,
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
+    )
     name = forms.CharField(label=_("Name"), max_length=200, required=False, help_text=_("Leave empty to use the file name."))
     encoding = forms.ChoiceField(label=_("Text encoding"), choices=ENCODING_CHOICES, required=False)
     delimiter = forms.ChoiceField(label=_("Column separator"), choices=DELIMITER_CHOICES, required=False)

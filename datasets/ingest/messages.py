@@ -212,10 +212,24 @@ def _bad_quote(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:
 
 
 def _value_too_long(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:
+    words = {"line": p["line"], "limit": f"{p['limit']:,}"}
+    if "length" not in p:
+        # Kept by an older version, which did not find the value itself.
+        return gettext(
+            "Line %(line)s: a value in the row starting here is longer than %(limit)s characters, the most "
+            "a cell may hold."
+        ) % words
+    words.update(where=_where(p, gettext), length=f"{p['length']:,}", end=p.get("end") or p["line"])
+    if p.get("quoted") and words["end"] > p["line"]:
+        return gettext(
+            '%(where)s: a quoted value starts here and its closing quote (") comes only on line %(end)s, so '
+            "the value is %(length)s characters long, more than the %(limit)s characters a cell may hold. If "
+            'this quote is a mistake, remove it, or write a quote that is part of a value as two quotes ("").'
+        ) % words
     return gettext(
-        "Line %(line)s: a value in the row starting here is longer than %(limit)s characters. "
-        'This usually means a quote (") is opened in this row and only closed much later in the file.'
-    ) % {"line": p["line"], "limit": f"{p['limit']:,}"}
+        "%(where)s: the value is %(length)s characters long, more than the %(limit)s characters a cell may "
+        "hold. Shorten the value, or remove this column from the file before uploading it."
+    ) % words
 
 
 def _too_many_rows(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:

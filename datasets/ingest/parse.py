@@ -160,13 +160,72 @@ def _quote_problem(path, encoding: str, delimiter: str, start_line: int):
     return None, None, None
 
 
+def _column_params(index: int, header: list[str] | None) -> tuple[dict, str | None]:
+    """A column for a message: by its header name when there is one, else by number."""
+    if header is not None and index <= len(header):
+        name = header[index - 1]
+        return {"column": kept(name, 60)}, name
+    return {"index": index}, None
+
+
+def _long_value(path, encoding: str, delimiter: str, start_line: int, header: list[str] | None) -> CsvError | None:
+    """Rescan the record that starts on ``start_line`` for the value the csv module found
+    longer than ``FIELD_LIMIT``: its column, its length, and whether a quote made it long.
+
+    A quote is worth mentioning only when one is open: a quoted value that runs over
+    several lines (a stray quote swallowing the rows after it), or one never closed.
+    A long value on one line is just long. None when the scan does not find the value
+    (the csv module counts a little differently): the caller words it without details.
+    """
+    index, length, quoted, in_quote, field_start, field_line = 1, 0, False, False, True, start_line
+    for number, line in enumerate(LineReader(path, encoding), start=1):
+        if number < start_line:
+            continue
+        body = line.rstrip("\r\n")
+        i, n = 0, len(body)
+        while True:
+            if field_start:
+                field_start, length, field_line = False, 0, number
+                quoted = in_quote = i < n and body[i] == '"'
+                i += 1 if quoted else 0
+            if in_quote:
+                j = body.find('"', i)
+                if j < 0:  # the value goes on over the line break, which is part of it
+                    length += len(line) - i
+                    break
+                if j + 1 < n and body[j + 1] == '"':
+                    length, i = length + j - i + 1, j + 2
+                    continue
+                length, in_quote, i = length + j - i, False, j + 1
+                continue
+            j = body.find(delimiter, i)
+            stop = j if j >= 0 else n
+            length += stop - i
+            if length > FIELD_LIMIT:
+                params, name = _column_params(index, header)
+                params.update({"line": field_line, "limit": FIELD_LIMIT, "length": length,
+                               "quoted": quoted, "end": number})
+                return CsvError("value_too_long", params, line=field_line, column=name)
+            if j < 0:
+                return None  # the record ended and no value in it is too long
+            index, field_start, i = index + 1, True, j + 1
+    if in_quote:
+        return CsvError("unbalanced_quote", {"line": field_line}, line=field_line)
+    return None
+
+
 def _csv_error(exc: csv.Error, path, encoding, delimiter, start_line: int, header: list[str] | None) -> CsvError:
     text = str(exc)
+    if "field larger" in text:
+        # Found first: a long value on line 3 is the problem even when a quote is left
+        # open further down the file.
+        found = _long_value(path, encoding, delimiter, start_line, header)
+        if found is not None:
+            return found
+        return CsvError("value_too_long", {"line": start_line, "limit": FIELD_LIMIT}, line=start_line)
     kind, line, column_index = _quote_problem(path, encoding, delimiter, start_line)
     if kind == "unclosed":
         return CsvError("unbalanced_quote", {"line": line}, line=line)
-    if "field larger" in text:
-        return CsvError("value_too_long", {"line": start_line, "limit": FIELD_LIMIT}, line=start_line)
     if kind == "bad_quote":
         # Named by the header when the header is read and has that column, else by number.
         name = None

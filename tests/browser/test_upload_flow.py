@@ -58,3 +58,47 @@ def test_a_broken_file_shows_the_reason_in_plain_words(page, live_server, alice,
     error = page.locator("[data-testid=error]")
     error.wait_for()
     assert "Line 3" in error.inner_text()
+
+
+def _sign_in(page, live_server, username="alice"):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_an_empty_file_says_it_is_empty_as_the_api_does(page, live_server, alice, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    _sign_in(page, live_server)
+    page.goto(f"{live_server.url}/datasets/")
+    page.set_input_files("#id_file", str(empty))
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_url("**/datasets/*/")
+    error = page.locator("[data-testid=error]")
+    error.wait_for()
+    # The words the API gives for the same file (tests/site/test_dataset_pages.py compares the two).
+    assert "The file is empty: it contains no header and no data." in error.inner_text()
+    assert "Choose a CSV file" not in page.content()
+
+
+def test_a_three_megabyte_cell_names_the_cell_limit_and_no_quote(page, live_server, alice, django_user_model, tmp_path):
+    big = tmp_path / "notes.csv"
+    big.write_text("id,note\n1,short\n2," + "x" * 3_000_000 + "\n", encoding="utf-8")
+    _sign_in(page, live_server)
+    page.goto(f"{live_server.url}/datasets/")
+    page.set_input_files("#id_file", str(big))
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_url("**/datasets/*/", timeout=60_000)
+    error = page.locator("[data-testid=error]")
+    error.wait_for(timeout=60_000)
+    text = error.inner_text()
+    assert "Line 3, column “note”" in text and "131,072 characters a cell may hold" in text, text
+    assert "quote" not in text, text
+
+    # A Chinese reader gets the same facts in Chinese.
+    django_user_model.objects.filter(pk=alice.pk).update(language="zh-hans")
+    page.reload()
+    chinese = page.locator("[data-testid=error]").inner_text()
+    assert "131,072" in chinese and "3,000,000" in chinese and "单元格" in chinese and "引号" not in chinese, chinese

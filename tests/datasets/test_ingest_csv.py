@@ -275,7 +275,37 @@ def test_an_unclosed_quote_in_a_large_file_is_still_an_unclosed_quote(tmp_path):
 
 def test_a_huge_value_whose_quote_closes_far_away_is_too_long(tmp_path):
     filler = "".join(f"{i},value {i}\n" for i in range(20_000))
-    failure(tmp_path, 'id,x\n1,"oops\n' + filler + 'end"\n', "value_too_long", line=2)
+    error = failure(tmp_path, 'id,x\n1,"oops\n' + filler + 'end"\n', "value_too_long", line=2, column="x")
+    # The quote is what made the value long, so the message says where it opens and closes.
+    assert "closing quote" in error.message and "line 20003" in error.message, error.message
+    assert "131,072" in error.message
+
+
+def test_a_huge_unquoted_value_states_the_limit_and_says_nothing_of_quotes(tmp_path):
+    error = failure(tmp_path, "id,text\n1,hello\n2," + "x" * 3_000_000 + "\n3,z\n", "value_too_long", line=3, column="text")
+    assert error.params["length"] == 3_000_000
+    assert "3,000,000 characters" in error.message and "131,072 characters a cell may hold" in error.message
+    assert "quote" not in error.message, error.message
+
+
+def test_a_huge_quoted_value_on_one_line_is_just_too_long(tmp_path):
+    error = failure(tmp_path, 'id,a,text\n1,2,"' + "y" * (FIELD_LIMIT + 5) + '"\n', "value_too_long", line=2, column="text")
+    assert error.params["length"] == FIELD_LIMIT + 5
+    assert "quote" not in error.message, error.message
+
+
+def test_a_huge_value_is_found_before_a_quote_left_open_further_down(tmp_path):
+    content = "id,text\n1," + "x" * (FIELD_LIMIT + 1) + '\n2,"never closed\n'
+    failure(tmp_path, content, "value_too_long", line=2, column="text")
+
+
+def test_a_huge_value_in_a_file_without_header_names_is_named_by_number(tmp_path):
+    from datasets.ingest.parse import _long_value
+
+    path = write(tmp_path, "1,2," + "z" * (FIELD_LIMIT + 1) + "\n")
+    error = _long_value(path, "utf-8", ",", 1, None)
+    assert error.params["index"] == 3 and error.column is None
+    assert "Line 1, column 3" in error.message
 
 
 def test_characters_after_a_closing_quote_name_line_and_column(tmp_path):

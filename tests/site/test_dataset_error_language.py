@@ -141,6 +141,27 @@ def test_every_problem_has_chinese_words(code):
     assert "%(" not in chinese
 
 
+# A value over the cell limit is worded three ways: found unquoted (or quoted on one line), found
+# behind a quote that runs over many lines, or kept by an older version without the value's details.
+TOO_LONG = [
+    {"line": 3, "column": "text", "limit": 131072, "length": 3_000_000, "quoted": False, "end": 3},
+    {"line": 3, "column": "text", "limit": 131072, "length": 600_000, "quoted": True, "end": 300_003},
+    {"line": 2, "limit": 131072},
+]
+
+
+@pytest.mark.parametrize("params", TOO_LONG, ids=["unquoted", "quote-runs-on", "older"])
+def test_a_value_over_the_cell_limit_states_the_limit_in_both_languages(params):
+    with translation.override("en"):
+        words = describe("value_too_long", params)
+    assert "131,072" in words
+    assert ("quote" in words) == (params.get("end", 0) > params["line"]), words
+    with translation.override("zh-hans"):
+        chinese = describe("value_too_long", params)
+    assert "131,072" in chinese and re.search(r"[\u4e00-\u9fff]", chinese) and "%(" not in chinese, chinese
+    assert ("引号" in chinese) == (params.get("end", 0) > params["line"]), chinese
+
+
 def test_the_error_carries_its_parameters_and_its_english():
     error = CsvError("bad_quote", {"line": 4, "detail": "odd"}, line=4)
     assert error.params == {"line": 4, "detail": "odd"}

@@ -17,6 +17,28 @@ def test_a_browser_upload_answers_with_the_page_to_open(alice, client_as, django
     assert "svg" in page  # the histogram of "score"
 
 
+def test_an_empty_file_chosen_in_the_browser_fails_with_the_same_words_as_in_the_api(alice, client_as, api_as,
+                                                                                     django_capture_on_commit_callbacks):
+    client = client_as(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/datasets/upload/", {"file": SimpleUploadedFile("empty.csv", b"", content_type="text/csv")},
+                               HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert response.status_code == 201, response.content
+    page = client.get(response.json()["url"]).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        api = api_as(alice).post("/api/datasets/", {"file": SimpleUploadedFile("empty.csv", b"")}, format="multipart")
+    api_error = api_as(alice).get(f"/api/datasets/{api.json()['id']}/").json()["error"]
+    assert api_error["message"] == "The file is empty: it contains no header and no data."
+    assert api_error["message"] in page
+    assert "Choose a CSV file to upload." not in page
+
+
+def test_an_upload_without_a_file_asks_for_one(alice, client_as):
+    response = client_as(alice).post("/datasets/upload/", {"name": "x"}, HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Choose a CSV file to upload."
+
+
 def test_the_owner_re_types_columns_from_the_page(granted_dataset, alice, client_as, django_capture_on_commit_callbacks):
     client = client_as(alice)
     form = {"use:id": "id", "use:y": "label", "use:x1": "categorical", "use:city": "ignored"}
