@@ -10,9 +10,11 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from fedweb.api.errors import ServiceError
+from fedweb.api.filtering import FilteredListMixin
 
 from .. import services
 from ..models import DatasetGrant
+from .filters import DatasetFilter
 from .serializers import (
     DatasetSerializer,
     DatasetUpdateSerializer,
@@ -35,8 +37,11 @@ class IsSiteAdmin(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_site_admin)
 
 
-class DatasetViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
+class DatasetViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListModelMixin):
     serializer_class = DatasetSerializer
+    filterset_class = DatasetFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at", "updated_at", "status", "row_count", "size_bytes"]
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
@@ -115,7 +120,7 @@ class DatasetViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         dataset = services.revalidate(user=request.user, dataset=self.get_object(), request=request._request, **form.validated_data)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(methods=["get"], responses=GrantSerializer(many=True))
+    @extend_schema(methods=["get"], responses=GrantSerializer(many=True), filters=False)
     @extend_schema(methods=["post"], request=GrantSerializer, responses={201: GrantSerializer})
     @action(detail=True, methods=["get", "post"], permission_classes=[IsSiteAdmin])
     def grants(self, request, pk=None):

@@ -1,0 +1,129 @@
+"""The API's lists search, filter and order the same way, only within what the caller may see."""
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db
+
+
+def _day(text: str) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.fromisoformat(text + "T12:00:00"))
+
+
+def names(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [row["name"] for row in response.json()["results"]]
+
+
+# --- Datasets ----------------------------------------------------------------------------
+
+@pytest.fixture
+def datasets(alice, bob, grace, admin):
+    """alice's three tables (one granted to grace), bob's one: different names, tags, states, days."""
+    from datasets.models import Dataset, DatasetGrant
+
+    def make(owner, name, *, tags=(), status="ready", created="2026-03-01", description=""):
+        dataset = Dataset.objects.create(owner=owner, name=name, description=description, tags=list(tags),
+                                         status=status, storage_key=uuid.uuid4().hex)
+        Dataset.objects.filter(pk=dataset.pk).update(created_at=_day(created))
+        return dataset
+
+    made = {
+        "credit": make(alice, "Credit customers", tags=["bank", "risk"], created="2026-01-10",
+                       description="Monthly loan book"),
+        "churn": make(alice, "Churn", tags=["high-risk", "telecom"], status="failed", created="2026-02-20"),
+        "loans": make(alice, "Loans 2025", tags=["bank"], status="uploaded", created="2026-03-05"),
+        "bobs": make(bob, "Bob's credit lines", tags=["bank", "risk"], created="2026-01-10"),
+    }
+    DatasetGrant.objects.create(dataset=made["credit"], user=grace, granted_by=admin)
+    return made
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("name=credit", ["Bob's credit lines", "Credit customers"]),
+    ("owner=bob", ["Bob's credit lines"]),
+    ("status=failed", ["Churn"]),
+    ("status=uploaded", ["Loans 2025"]),
+    ("tag=risk", ["Bob's credit lines", "Credit customers"]),
+    ("tag=telecom", ["Churn"]),
+    ("tag=ris", []),
+    ("created_after=2026-02-20", ["Churn", "Loans 2025"]),
+    ("created_before=2026-01-10", ["Bob's credit lines", "Credit customers"]),
+    ("created_after=2026-01-11&created_before=2026-02-20", ["Churn"]),
+    ("search=loan", ["Credit customers", "Loans 2025"]),
+    ("search=bob", ["Bob's credit lines"]),
+])
+def test_each_dataset_filter_narrows_an_admins_list(datasets, admin, api_as, query, expected):
+    assert sorted(names(api_as(admin).get(f"/api/datasets/?{query}"))) == expected
+
+
+def test_a_tag_matches_a_whole_tag_not_part_of_one(datasets, admin, api_as):
+    """``risk`` is not ``high-risk``: the JSON list is searched by element, not as text."""
+    assert "Churn" not in names(api_as(admin).get("/api/datasets/?tag=risk"))
+    assert names(api_as(admin).get("/api/datasets/?tag=high-risk")) == ["Churn"]
+
+
+def test_dataset_filters_combine(datasets, admin, api_as):
+    api = api_as(admin)
+    assert names(api.get("/api/datasets/?owner=alice&tag=bank&status=ready")) == ["Credit customers"]
+    assert names(api.get("/api/datasets/?tag=bank&created_after=2026-02-01&search=loans")) == ["Loans 2025"]
+    assert names(api.get("/api/datasets/?owner=bob&status=failed")) == []
+
+
+def test_datasets_are_ordered_by_a_chosen_field_either_way(datasets, admin, api_as):
+    api = api_as(admin)
+    assert names(api.get("/api/datasets/?ordering=name")) == ["Bob's credit lines", "Churn", "Credit customers", "Loans 2025"]
+    assert names(api.get("/api/datasets/?ordering=-created_at&owner=alice")) == ["Loans 2025", "Churn", "Credit customers"]
+
+
+def test_filters_page_with_limit_and_offset(datasets, admin, api_as):
+    body = api_as(admin).get("/api/datasets/?tag=bank&ordering=name&limit=2&offset=1").json()
+    assert body["count"] == 3
+    assert [row["name"] for row in body["results"]] == ["Credit customers", "Loans 2025"]
+
+
+def test_a_filter_cannot_reveal_someone_elses_dataset(datasets, bob, grace, api_as):
+    bob_api = api_as(bob)
+    assert names(bob_api.get("/api/datasets/?owner=alice")) == []
+    assert names(bob_api.get("/api/datasets/?search=credit")) == ["Bob's credit lines"]
+    assert names(bob_api.get("/api/datasets/?tag=risk&ordering=-name")) == ["Bob's credit lines"]
+    # grace sees alice's one granted table, and no filter shows her alice's others.
+    grace_api = api_as(grace)
+    assert names(grace_api.get("/api/datasets/?owner=alice")) == ["Credit customers"]
+    assert names(grace_api.get("/api/datasets/?status=failed")) == []
+    assert names(grace_api.get("/api/datasets/?tag=telecom")) == []
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("created_after=10/01/2026", "created_after"),
+    ("created_before=yesterday", "created_before"),
+    ("created_after=2026-13-01", "created_after"),
+    ("status=done", "status"),
+    ("ordering=owner__password", "ordering"),
+    ("ordering=name,-secret", "ordering"),
+])
+def test_a_bad_dataset_filter_value_is_a_400_naming_the_parameter(datasets, admin, api_as, query, parameter):
+    response = api_as(admin).get(f"/api/datasets/?{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_filter"
+    assert parameter in error["message"]
+    assert list(error["details"]) == [parameter]
+    assert error["details"][parameter][0]
+
+
+def test_a_bad_filter_answers_in_the_callers_language(datasets, admin, api_as):
+    response = api_as(admin).get("/api/datasets/?created_after=tomorrow", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "created_after" in error["message"] and "Bad value" not in error["message"]
+    assert "Enter a valid date" not in error["details"]["created_after"][0]
+
+
+def test_filters_apply_to_the_list_only_not_to_a_datasets_own_page(datasets, admin, api_as):
+    response = api_as(admin).get(f"/api/datasets/{datasets['churn'].pk}/?status=ready&created_after=nonsense")
+    assert response.status_code == 200
+    assert response.json()["name"] == "Churn"
