@@ -9,9 +9,11 @@ from rest_framework.response import Response
 from datasets.api.views import IsSiteAdmin
 from datasets.services import get_visible
 from fedweb.api.errors import ServiceError
+from fedweb.api.filtering import FilteredListMixin
 
 from .. import membership, pairing, services
 from ..models import Partner, Project, ProjectTable
+from .filters import PartnerFilter, ProjectFilter
 from .serializers import (
     BundleExportSerializer,
     BundleImportSerializer,
@@ -38,10 +40,13 @@ def _pairing_call(fn, *args, **kwargs):
         raise ServiceError(str(exc), code="bad_bundle") from None
 
 
-class PartnerViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class PartnerViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     serializer_class = PartnerSerializer
     queryset = Partner.objects.prefetch_related("certificates")
     lookup_field = "party_id"
+    filterset_class = PartnerFilter
+    search_fields = ["name", "party_id"]
+    ordering_fields = ["name", "party_id", "created_at"]
 
     def get_permissions(self):
         if self.action in ("list", "retrieve"):
@@ -71,9 +76,12 @@ class PartnerViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
                          "steps": [{"step": s, "ok": ok, "detail": d} for s, ok, d in report.steps]})
 
 
-class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ProjectViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     serializer_class = ProjectSerializer
     queryset = Project.objects.none()  # for the schema; requests use get_queryset
+    filterset_class = ProjectFilter
+    search_fields = ["name", "purpose"]
+    ordering_fields = ["name", "status", "created_at", "updated_at"]
 
     def get_queryset(self):
         return services.visible_projects(self.request.user)
@@ -140,7 +148,7 @@ class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
                                       **form.validated_data)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(methods=["get"], responses=ProjectTableSerializer(many=True))
+    @extend_schema(methods=["get"], responses=ProjectTableSerializer(many=True), filters=False)
     @extend_schema(methods=["post"], request=TableAuthoriseSerializer, responses={201: ProjectTableSerializer})
     @action(detail=True, methods=["get", "post"])
     def tables(self, request, pk=None):
@@ -177,17 +185,17 @@ class ProjectViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retr
                                        policy=form.validated_data, request=request._request)
         return Response(ProjectTableSerializer(table).data)
 
-    @extend_schema(responses=RemoteTableSerializer(many=True))
+    @extend_schema(responses=RemoteTableSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"], url_path="partner-tables")
     def partner_tables(self, request, pk=None):
         return Response(RemoteTableSerializer(self.get_object().remote_tables.all(), many=True).data)
 
-    @extend_schema(responses=ProjectEventSerializer(many=True))
+    @extend_schema(responses=ProjectEventSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         return Response(ProjectEventSerializer(self.get_object().events.all()[:500], many=True).data)
 
-    @extend_schema(methods=["get"], responses=ProjectMemberSerializer(many=True))
+    @extend_schema(methods=["get"], responses=ProjectMemberSerializer(many=True), filters=False)
     @extend_schema(methods=["post"], request=MemberAddSerializer,
                    responses={201: ProjectMemberSerializer, 200: ProjectMemberSerializer})
     @action(detail=True, methods=["get", "post"])

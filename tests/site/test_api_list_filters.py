@@ -127,3 +127,128 @@ def test_filters_apply_to_the_list_only_not_to_a_datasets_own_page(datasets, adm
     response = api_as(admin).get(f"/api/datasets/{datasets['churn'].pk}/?status=ready&created_after=nonsense")
     assert response.status_code == 200
     assert response.json()["name"] == "Churn"
+
+
+# --- Partners ----------------------------------------------------------------------------
+
+@pytest.fixture
+def partners(db):
+    from projects.models import Partner
+
+    def make(party_id, name, *, active=True, created="2026-03-01"):
+        partner = Partner.objects.create(party_id=party_id, name=name, proxy_address="127.0.0.1:9", is_active=active)
+        Partner.objects.filter(pk=partner.pk).update(created_at=_day(created))
+        return partner
+
+    return {
+        "telco": make("telco", "Telco North", created="2026-01-05"),
+        "telco-south": make("telco-south", "Telco South", active=False, created="2026-02-01"),
+        "insurer": make("insurer", "Big Insurer", created="2026-03-01"),
+    }
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("name=telco", ["Telco North", "Telco South"]),
+    ("party_id=telco", ["Telco North"]),
+    ("status=active", ["Big Insurer", "Telco North"]),
+    ("status=inactive", ["Telco South"]),
+    ("created_after=2026-02-01", ["Big Insurer", "Telco South"]),
+    ("created_before=2026-01-31", ["Telco North"]),
+    ("search=south", ["Telco South"]),
+    ("search=insurer", ["Big Insurer"]),
+    ("name=telco&status=active&created_before=2026-02-01", ["Telco North"]),
+])
+def test_each_partner_filter_narrows_the_list(partners, alice, api_as, query, expected):
+    assert sorted(names(api_as(alice).get(f"/api/partners/?{query}"))) == expected
+
+
+def test_partners_are_ordered_by_a_chosen_field(partners, alice, api_as):
+    assert names(api_as(alice).get("/api/partners/?ordering=-created_at")) == ["Big Insurer", "Telco South", "Telco North"]
+    assert names(api_as(alice).get("/api/partners/?ordering=party_id")) == ["Big Insurer", "Telco North", "Telco South"]
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("status=paused", "status"),
+    ("created_before=2026-02-30", "created_before"),
+    ("ordering=proxy_address", "ordering"),
+])
+def test_a_bad_partner_filter_value_is_a_400_naming_the_parameter(partners, alice, api_as, query, parameter):
+    response = api_as(alice).get(f"/api/partners/?{query}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == [parameter]
+
+
+# --- Projects ----------------------------------------------------------------------------
+
+@pytest.fixture
+def projects(partners, alice, bob):
+    """Projects with two partners in several states; bob is a member of one only."""
+    from projects.models import Project, ProjectMember
+
+    def make(name, partner, status, *, created, purpose="Credit scoring", members=()):
+        project = Project.objects.create(name=name, purpose=purpose, partner=partners[partner], initiator="site-1",
+                                         label_holder="site-1", status=status)
+        Project.objects.filter(pk=project.pk).update(created_at=_day(created))
+        for user in members:
+            ProjectMember.objects.create(project=project, user=user)
+        return project
+
+    return {
+        "risk": make("Credit risk", "telco", "active", created="2026-01-10", members=[alice]),
+        "fraud": make("Fraud", "telco", "pending", created="2026-02-10", purpose="Card fraud signals", members=[alice, bob]),
+        "claims": make("Claims risk", "insurer", "invited", created="2026-03-10", members=[alice]),
+        "old": make("Old credit pilot", "insurer", "revoked", created="2026-01-02"),
+    }
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("name=risk", ["Claims risk", "Credit risk"]),
+    ("status=active", ["Credit risk"]),
+    ("status=revoked", ["Old credit pilot"]),
+    ("partner=insurer", ["Claims risk", "Old credit pilot"]),
+    ("created_after=2026-02-10", ["Claims risk", "Fraud"]),
+    ("created_before=2026-01-10", ["Credit risk", "Old credit pilot"]),
+    ("search=card", ["Fraud"]),
+    ("search=credit pilot", ["Old credit pilot"]),
+    ("partner=telco&created_after=2026-02-01", ["Fraud"]),
+    ("partner=insurer&status=invited&name=claims", ["Claims risk"]),
+])
+def test_each_project_filter_narrows_an_admins_list(projects, admin, api_as, query, expected):
+    assert sorted(names(api_as(admin).get(f"/api/projects/?{query}"))) == expected
+
+
+def test_projects_are_ordered_by_a_chosen_field(projects, admin, api_as):
+    assert names(api_as(admin).get("/api/projects/?ordering=name&partner=telco")) == ["Credit risk", "Fraud"]
+    assert names(api_as(admin).get("/api/projects/?ordering=status,-name")) == [
+        "Credit risk", "Claims risk", "Fraud", "Old credit pilot"]
+
+
+def test_a_project_filter_cannot_reveal_a_project_someone_is_not_in(projects, alice, bob, api_as):
+    api = api_as(bob)
+    assert names(api.get("/api/projects/")) == ["Fraud"]
+    assert names(api.get("/api/projects/?status=active")) == []
+    assert names(api.get("/api/projects/?partner=insurer")) == []
+    assert names(api.get("/api/projects/?search=credit")) == []
+    assert sorted(names(api_as(alice).get("/api/projects/?partner=insurer"))) == ["Claims risk"]
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("status=open", "status"),
+    ("created_after=2026-1-1x", "created_after"),
+    ("ordering=token_encrypted", "ordering"),
+])
+def test_a_bad_project_filter_value_is_a_400_naming_the_parameter(projects, admin, api_as, query, parameter):
+    response = api_as(admin).get(f"/api/projects/?{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_filter" and parameter in error["message"]
+    assert list(error["details"]) == [parameter]
+
+
+def test_a_projects_own_page_and_actions_ignore_list_filters(projects, admin, api_as):
+    """The pending project is found by its id even with a query string that would filter it out."""
+    api = api_as(admin)
+    fraud = projects["fraud"].pk
+    assert api.get(f"/api/projects/{fraud}/?status=active").json()["name"] == "Fraud"
+    assert api.get(f"/api/projects/{fraud}/members/?status=active&ordering=bogus").status_code == 200
+    assert api.get("/api/partners/telco-south/?status=active").json()["name"] == "Telco South"
