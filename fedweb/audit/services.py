@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import json
 from dataclasses import dataclass
+from datetime import datetime, time
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
@@ -143,3 +144,56 @@ def verify_chain(*, max_problems: int = 50) -> VerifyResult:
             "(rows at the end were deleted or the chain head was changed)"
         )
     return VerifyResult(not problems, checked, problems)
+
+
+# --- Reading the trail --------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    "seq", "event_id", "created_at", "actor_name", "action", "outcome",
+    "object_type", "object_id", "object_repr", "ip_address", "details", "hash",
+]
+
+
+def _parse_day(value, end: bool):
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except (TypeError, ValueError):
+        return None
+    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+def sees_everything(user) -> bool:
+    """Site admins read the whole trail; everyone else reads only what they did themselves."""
+    return user.is_site_admin
+
+
+def visible_events(user, params):
+    """The events ``user`` may read that match the filter (the Audit page, its CSV export, the API)."""
+    qs = AuditEvent.objects.select_related("actor")
+    if not sees_everything(user):
+        qs = qs.filter(actor=user)
+    if params.get("action"):
+        qs = qs.filter(action=params["action"])
+    if params.get("outcome"):
+        qs = qs.filter(outcome=params["outcome"])
+    if params.get("actor"):
+        qs = qs.filter(actor_name__icontains=params["actor"])
+    if params.get("object"):
+        qs = qs.filter(object_id=params["object"]) | qs.filter(object_repr__icontains=params["object"])
+    start, end = _parse_day(params.get("from"), False), _parse_day(params.get("to"), True)
+    if start:
+        qs = qs.filter(created_at__gte=start)
+    if end:
+        qs = qs.filter(created_at__lte=end)
+    return qs.order_by("-seq")
+
+
+def export_values(event: AuditEvent) -> list[str]:
+    """One CSV row's cells: the details as JSON (what scripts and other tools read), never Python's repr."""
+    values = []
+    for column in EXPORT_COLUMNS:
+        value = getattr(event, column)
+        if column == "details":
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        values.append("" if value is None else str(value))
+    return values
