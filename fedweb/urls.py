@@ -56,5 +56,7 @@ if settings.DJANGO_ADMIN_ENABLED:
         path("django-admin/", admin.site.urls),
     ]
 
+handler400 = "fedweb.api.errors.handler400"
+handler403 = "fedweb.api.errors.handler403"
 handler404 = "fedweb.api.errors.handler404"
 handler500 = "fedweb.api.errors.handler500"

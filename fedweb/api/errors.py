@@ -53,13 +53,29 @@ def exception_handler(exc, context):
     return response
 
 
+# Django's error handlers: JSON under /api/ (the API's one error format), the site's own
+# pages elsewhere (frontend/errors.py).
+
+def handler400(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    from frontend.errors import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("permission_denied", str(exception or "") or "You may not do this."), status=403)
+    from frontend.errors import permission_denied
+
+    return permission_denied(request, exception)
 
 
 def handler404(request, exception=None):
-    """JSON under /api/, the normal page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
-    from django.views.defaults import page_not_found
+    from frontend.errors import page_not_found
 
     return page_not_found(request, exception)
 
@@ -67,6 +83,6 @@ def handler404(request, exception=None):
 def handler500(request):
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Something went wrong on the server."), status=500)
-    from django.views.defaults import server_error
+    from frontend.errors import server_error
 
     return server_error(request)

@@ -46,6 +46,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "frontend.errors.csrf_failure"  # the site's layout and a way back, not a bare page
 
 # --- Files: datasets, intermediate data and models live here ----------------------
 DATA_DIR = Path(env_str("FEDWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
