@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REF_VENV := .venv-ref
 REF_STAMP := $(REF_VENV)/.installed
-DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8000
+# A demo on another port gets its own folder, so two demos can run side by side.
+DEMO_DIR ?= var/demo$(if $(filter 8000,$(DEMO_PORT)),,-$(DEMO_PORT))
 
 .PHONY: help venv test demo bench bench-jobs bench-scoring check schema clean-demo messages
 
@@ -43,7 +44,7 @@ schema: $(STAMP)
 	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 demo: $(STAMP)
-	FEDWEB_DATA_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT) $(PY) -m fedweb.demo
+	FEDWEB_DATA_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT) DEMO_PROXY_PORT=$(DEMO_PROXY_PORT) $(PY) -m fedweb.demo
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
