@@ -16,13 +16,6 @@ audit_patterns = (
     [path("", audit_views.audit_list, name="list"), path("export.csv", audit_views.audit_export, name="export")],
     "audit",
 )
-siteadmin_patterns = (
-    [
-        path("users/", account_views.users, name="users"),
-        path("users/<int:pk>/", account_views.user_update, name="user_update"),
-    ],
-    "siteadmin",
-)
 
 urlpatterns = [
     path("", ui.home, name="home"),
@@ -43,7 +36,7 @@ urlpatterns = [
     path("partners/", project_views.partner_list, name="partners"),
     path("partners/", include("projects.partner_urls")),
     path("audit/", include(audit_patterns)),
-    path("site-admin/", include(siteadmin_patterns)),
+    path("site-admin/", include("fedweb.accounts.urls")),
     path("api/", include("fedweb.api.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -1,9 +1,9 @@
 """Sign-in and user-management forms."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -39,15 +39,21 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         return ValidationError(self.error_messages["invalid_login"], code="invalid_login")
 
 
+def language_choices():
+    return [("", _("Follow the browser")), *settings.LANGUAGES]
+
+
 class UserCreateForm(forms.Form):
     username = forms.RegexField(
         label=_("User name"),
         regex=r"^[\w.@+-]{1,150}$",
         help_text=_("Letters, digits and @ . + - _ only."),
+        error_messages={"invalid": _("Use letters, digits and @ . + - _ only, at most 150 of them.")},
     )
-    full_name = forms.CharField(label=_("Full name"), max_length=150, required=False)
+    full_name = forms.CharField(label=_("Full name"), max_length=300, required=False)
     email = forms.EmailField(label=_("E-mail"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.ANALYST)
+    language = forms.ChoiceField(label=_("Language of the pages"), choices=language_choices, required=False)
     password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput, strip=False)
 
     def clean_username(self):
@@ -56,15 +62,44 @@ class UserCreateForm(forms.Form):
             raise ValidationError(_("A user with this name already exists."))
         return username
 
+
+class UserEditForm(forms.Form):
+    """A site admin edits someone's name, e-mail, role and language (services.update_user)."""
+
+    full_name = forms.CharField(label=_("Full name"), max_length=300, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    language = forms.ChoiceField(label=_("Language of the pages"), choices=language_choices, required=False)
+
+    def __init__(self, *args, user, own: bool, **kwargs):
+        initial = {"full_name": user.get_full_name(), "email": user.email, "role": user.role, "language": user.language}
+        super().__init__(*args, initial=initial, **kwargs)
+        if own:
+            # Shown, not sent: a disabled field keeps its initial value, so the role cannot change here.
+            self.fields["role"].disabled = True
+            self.fields["role"].help_text = _("You cannot change your own role: another site admin has to do it.")
+
+
+class UserPasswordForm(forms.Form):
+    """A new password for someone else; Django's password validators judge it (services.set_password)."""
+
+    password1 = forms.CharField(label=_("New password"), strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("The new password again"),
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)
+
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password"):
-            candidate = get_user_model()(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
-            validate_password(cleaned["password"], candidate)
+        if cleaned.get("password1") and cleaned.get("password2") and cleaned["password1"] != cleaned["password2"]:
+            self.add_error("password2", _("The two passwords are not the same."))
         return cleaned
 
 
-class UserRoleForm(forms.Form):
-    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
-    is_active = forms.BooleanField(label=_("Active"), required=False)
-
+def add_service_error(form: forms.Form, exc) -> None:
+    """Put a service's refusal on the form: its sentence above the form, its field messages on the fields."""
+    aliases = {"password": "password1"}
+    for name, messages in (exc.details or {}).items():
+        field = name if name in form.fields else aliases.get(name)
+        for message in messages if isinstance(messages, list) else [messages]:
+            form.add_error(field if field in form.fields else None, str(message))
+    form.add_error(None, exc.message)

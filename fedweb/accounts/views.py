@@ -1,4 +1,8 @@
-"""Sign in, sign out, password change, API tokens, the pages' language, and the site admin's user pages."""
+"""Sign in, sign out, password change, API tokens, the pages' language, and the site admin's user pages.
+
+The user pages only parse forms and call ``services``: every rule (who may, the guard rails, what is
+audited, which sessions and tokens end) lives there.
+"""
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,16 +14,19 @@ from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from fedweb.api.errors import ServiceError
 from fedweb.api.models import ApiToken
 from fedweb.api.tokens import create_token, revoke_token
 from fedweb.audit.models import AuditAction
 from fedweb.audit.services import record
 
 from . import services
-from .forms import ThrottledAuthenticationForm, UserCreateForm, UserRoleForm
+from .forms import ThrottledAuthenticationForm, UserCreateForm, UserEditForm, UserPasswordForm, add_service_error
 
 
 class LoginView(auth_views.LoginView):
@@ -77,36 +84,102 @@ def token_revoke(request, pk):
 
 @site_admin_required
 def users(request):
+    """Every user of the site, and the form that adds one."""
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = services.create_user(
-            by=request.user, request=request, username=data["username"], password=data["password"],
-            role=data["role"], email=data["email"], full_name=data["full_name"],
-        )
-        messages.success(request, _("User %(name)s was created.") % {"name": user.username})
-        return redirect("siteadmin:users")
-    rows = get_user_model().objects.order_by("username")
-    return render(request, "siteadmin/users.html", {"users": rows, "form": form})
+        try:
+            user = services.create_user(
+                by=request.user, request=request, username=data["username"], password=data["password"],
+                role=data["role"], email=data["email"], full_name=data["full_name"], language=data["language"],
+            )
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("User %(name)s was created.") % {"name": user.username})
+            return redirect("siteadmin:user", pk=user.pk)
+    rows = get_user_model().objects.order_by("-is_active", "username")
+    status = 400 if form.is_bound else 200
+    return render(request, "siteadmin/users.html", {"users": rows, "form": form}, status=status)
+
+
+def _user_page(request, target, *, edit_form=None, password_form=None, status=200):
+    own = target.pk == request.user.pk
+    return render(request, "siteadmin/user.html", {
+        "target": target,
+        "own": own,
+        "edit_form": edit_form or UserEditForm(user=target, own=own),
+        "password_form": password_form or UserPasswordForm(),
+        "live_tokens": ApiToken.objects.filter(
+            user=target, revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
+    }, status=status)
+
+
+@site_admin_required
+def user_detail(request, pk):
+    """One user's page: name, e-mail, role and language; a new password; deactivate or reactivate."""
+    target = get_object_or_404(get_user_model(), pk=pk)
+    if request.method != "POST":
+        return _user_page(request, target)
+    form = UserEditForm(request.POST, user=target, own=target.pk == request.user.pk)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_user(by=request.user, request=request, user=target, full_name=data["full_name"],
+                                 email=data["email"], role=data["role"], language=data["language"])
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("The changes to %(name)s were saved.") % {"name": target.username})
+            return redirect("siteadmin:user", pk=target.pk)
+    target.refresh_from_db()
+    return _user_page(request, target, edit_form=form, status=400)
 
 
 @site_admin_required
 @require_POST
-def user_update(request, pk):
+def user_password(request, pk):
     target = get_object_or_404(get_user_model(), pk=pk)
-    form = UserRoleForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Choose a role."))
-        return redirect("siteadmin:users")
+    form = UserPasswordForm(request.POST)
+    if form.is_valid():
+        try:
+            revoked = services.set_password(by=request.user, request=request, user=target,
+                                            password=form.cleaned_data["password1"])
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, ngettext(
+                "The new password for %(name)s is set. They were signed out everywhere and %(n)s API token was "
+                "revoked; tell them the new password in person.",
+                "The new password for %(name)s is set. They were signed out everywhere and %(n)s API tokens were "
+                "revoked; tell them the new password in person.", revoked) % {"name": target.username, "n": revoked})
+            return redirect("siteadmin:user", pk=target.pk)
+    return _user_page(request, target, password_form=form, status=400)
+
+
+@site_admin_required
+@require_POST
+def user_deactivate(request, pk):
+    target = get_object_or_404(get_user_model(), pk=pk)
     try:
-        services.update_user(
-            by=request.user, request=request, user=target,
-            role=form.cleaned_data["role"], is_active=form.cleaned_data["is_active"],
-        )
-        messages.success(request, _("User %(name)s was updated.") % {"name": target.username})
-    except PermissionDenied as exc:
-        messages.error(request, str(exc))
-    return redirect("siteadmin:users")
+        services.deactivate(by=request.user, request=request, user=target)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _(
+            "%(name)s was deactivated: they cannot sign in, their sessions ended and their API tokens were revoked. "
+            "Their actions stay in the audit trail and what they own stays as it is.") % {"name": target.username})
+    return redirect("siteadmin:user", pk=target.pk)
+
+
+@site_admin_required
+@require_POST
+def user_reactivate(request, pk):
+    target = get_object_or_404(get_user_model(), pk=pk)
+    services.reactivate(by=request.user, request=request, user=target)
+    messages.success(request, _("%(name)s can sign in again with their password. API tokens revoked earlier stay "
+                                "revoked.") % {"name": target.username})
+    return redirect("siteadmin:user", pk=target.pk)
 
 
 @require_POST

@@ -40,7 +40,8 @@ def test_the_page_shows_who_was_granted_which_dataset(granted_dataset, admin, gr
 
 def test_a_role_change_reads_as_before_and_after(admin, bob, client_as):
     event = record("user_update", actor=admin, obj=bob, details={
-        "user": "bob", "before": {"role": "analyst", "email": ""}, "after": {"role": "viewer", "email": "bob@example.org"}})
+        "user": "bob", "before": {"role": "analyst", "email": ""},
+        "after": {"role": "viewer", "email": "bob@example.org"}})
     cell = _details_cell(client_as(admin).get("/audit/"), event.seq)
     assert "Role" in cell and "Analyst → Viewer (read only)" in cell
     assert "E-mail" in cell and "— → bob@example.org" in cell

@@ -104,6 +104,7 @@ def _build_scene(django_user_model, make_dataset, settings, django_capture_on_co
     analyst = django_user_model.objects.create_user(username="李分析", password="pw-不重要-123", role="analyst",
                                                     language="zh-hans")
     viewer = django_user_model.objects.create_user(username="赵查看", password="pw-不重要-123", role="viewer")
+    former = django_user_model.objects.create_user(username="钱离职", password="pw-不重要-123", is_active=False)
 
     pki.create_site_certificate()
     _key, cert = pki.make_self_signed("telco")
@@ -160,7 +161,7 @@ def _build_scene(django_user_model, make_dataset, settings, django_capture_on_co
         "tables": [table.pk],
         "grants": [grant.pk],
         "members": [viewer.pk],
-        "users": [analyst.pk],
+        "users": [analyst.pk, admin.pk, former.pk],  # someone else, oneself, a deactivated account
         "tokens": [ApiToken.objects.filter(user=admin).values_list("pk", flat=True).first()],
         "partners": [partner.party_id],
         "models": [m.pk for m in models],
