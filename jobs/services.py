@@ -112,7 +112,7 @@ def _check_psi_policies(project, plan: specs.Plan) -> None:
 def _announce_job(job: Job, event_type: str, payload: dict, *, user=None, request=None, action: str | None = None,
                   details: dict | None = None):
     emit(job.project.partner, event_type, {"job_id": str(job.pk), **payload}, project=job.project)
-    record(action or event_type.replace(".", "_"), actor=user, actor_name="" if user else job.project.partner.party_id,
+    record(action or event_type.replace(".", "_"), actor=user, actor_name=None if user else job.project.partner.party_id,
            request=request, obj=job.project, details={"job": str(job.pk), "name": job.name, **(details or {})})
 
 

@@ -272,7 +272,7 @@ def test_continuing_tells_the_partner_is_audited_and_starts_what_follows(project
     event = OutboxEvent.objects.get(type="job.continue")
     assert event.payload == {"job_id": str(job.pk), "node": "psi", "attempt": 1, "by": "alice"}
     row = AuditEvent.objects.get(action="job_gate_continue")
-    assert row.actor == alice and row.details["overlap"] == 123
+    assert row.actor == alice and row.actor_name == "alice" and row.details["overlap"] == 123  # the CSV names who
     split = job.tasks.get(node="split", site=Task.OURS)
     assert scheduler.advance(job.pk) == [split.pk]
     with pytest.raises(ServiceError, match="not waiting for a decision"):
