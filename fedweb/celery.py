@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import celeryd_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedweb.settings.base")
 
@@ -49,3 +49,11 @@ def _check_jobs_concurrency(sender=None, conf=None, options=None, **kwargs):
             f"This worker runs {concurrency} task(s) at once but FEDWEB_JOBS_MAX_TASKS is {settings.JOBS_MAX_TASKS}: "
             f"start it with --concurrency {jobs_worker_concurrency(settings.JOBS_MAX_TASKS)} (and not --pool solo), "
             "or lower FEDWEB_JOBS_MAX_TASKS. Otherwise two sites' jobs can wait for each other until they fail.")
+
+
+@worker_init.connect
+def _prepare_site_files(**kwargs):
+    """A worker is one of the site's processes: the broker's and artifacts' folders exist from here on."""
+    from fedweb.sitedata import prepare_site_files
+
+    prepare_site_files()

@@ -49,19 +49,21 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "frontend.errors.csrf_failure"  # the site's layout and a way back, not a bare page
 
 # --- Files: datasets, intermediate data and models live here ----------------------
+# Reading the settings creates none of these: `migrate` and the site's processes make them
+# (fedweb/sitedata.py), so a command run where there is no site leaves nothing behind.
 DATA_DIR = Path(env_str("FEDWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 ARTIFACT_DIR = DATA_DIR / "artifacts"
 UPLOAD_TMP_DIR = DATA_DIR / "tmp"
-for _dir in (DATA_DIR, ARTIFACT_DIR, UPLOAD_TMP_DIR):
-    _dir.mkdir(parents=True, exist_ok=True)
 
+SECRET_KEY_FILE = None
 if SECRET_KEY is None:
-    # Embedded mode: a per-site random key kept beside the data, never a constant.
-    _key_file = DATA_DIR / "secret_key"
-    if not _key_file.exists():
-        _key_file.write_text(get_random_secret_key(), encoding="utf-8")
-        _key_file.chmod(0o600)
-    SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
+    # Embedded mode: a per-site random key kept beside the data, never a constant. A site
+    # not created yet has none: this process's new key is saved when it creates the site's
+    # files, or replaced by the one another of the site's processes saved first.
+    SECRET_KEY_FILE = DATA_DIR / "secret_key"
+    SECRET_KEY = (
+        SECRET_KEY_FILE.read_text(encoding="utf-8").strip() if SECRET_KEY_FILE.exists() else get_random_secret_key()
+    )
 
 # --- Between sites -----------------------------------------------------------------
 # What one partner may make this site hold: messages waiting in one job session's
@@ -99,7 +101,9 @@ FEDWEB_LIVE_POLL_SECONDS = env_int("FEDWEB_LIVE_POLL_SECONDS", 3, minimum=1)
 # --- Uploads ---------------------------------------------------------------------
 DATASET_MAX_UPLOAD_BYTES = env_int("FEDWEB_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
 DATASET_MAX_ROWS = env_int("FEDWEB_MAX_ROWS", 50_000_000, minimum=1)
-FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TMP_DIR)
+# Django refuses to start while this names a missing folder, and a folder that is not a site
+# yet has none: there (where no upload can be stored anyway) it is the system's temporary folder.
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TMP_DIR) if UPLOAD_TMP_DIR.is_dir() else None
 FILE_UPLOAD_HANDLERS = ["datasets.uploads.CappedUploadHandler"]
 FILE_UPLOAD_PERMISSIONS = 0o640
 
@@ -193,8 +197,6 @@ if REDIS_URL:
 else:
     # The file-system broker lets a separate worker process run tasks with no server.
     _broker = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),

@@ -11,6 +11,11 @@ os.environ.setdefault("FEDWEB_DATA_DIR", tempfile.mkdtemp(prefix="fedweb-test-")
 
 from .base import *  # noqa: E402,F401,F403
 
+# The test process's own site folders, in its temporary data folder.
+for _folder in (DATA_DIR, ARTIFACT_DIR, UPLOAD_TMP_DIR):  # noqa: F405
+    _folder.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TMP_DIR)  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 STORAGES = {

@@ -5,15 +5,16 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from datasets import services
 from datasets.models import Dataset
 from datasets.tasks import validate_dataset
 from engine.samples import breast_cancer_split, credit_table
+from fedweb.sitedata import SiteCommand
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Load the demo tables (breast cancer split by columns, a 100k-row credit table)."
 
     def add_arguments(self, parser):

@@ -4,18 +4,19 @@ import uuid
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from fedweb.api.errors import ServiceError
 from fedweb.proxy import pki
+from fedweb.sitedata import SiteCommand
 from jobs import bundles
 from jobs.models import Model
 
 from ._bundle_admin import acting_admin
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Export this site's half of a model as a signed bundle file."
 
     def add_arguments(self, parser):

@@ -5,17 +5,18 @@ import uuid
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from fedweb.api.errors import ServiceError
+from fedweb.sitedata import SiteCommand
 from jobs import bundles
 from projects.models import Project
 
 from ._bundle_admin import acting_admin
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Import a model bundle: signature, trusted signer, role and prediction-consistency check first."
 
     def add_arguments(self, parser):

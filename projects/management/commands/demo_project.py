@@ -6,16 +6,17 @@ Each step is idempotent.
 """
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from datasets.models import Dataset
+from fedweb.sitedata import SiteCommand
 from projects import services
 from projects.models import Partner, Project, ProjectStatus
 
 NAME = "Breast cancer — joint model (demo)"
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Create, accept and fill the demo project (see the module docstring)."
 
     def add_arguments(self, parser):

@@ -3,13 +3,14 @@
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from fedweb.sitedata import SiteCommand
 from projects.models import Partner
 from projects.pairing import PairingError, export_bundle, import_bundle, test_connection
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Export this site's bundle, import a partner's bundle, or test the connection to a partner."
 
     def add_arguments(self, parser):

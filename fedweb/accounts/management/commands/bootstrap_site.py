@@ -7,14 +7,14 @@ import secrets
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
 from fedweb.api.tokens import create_token
 from fedweb.proxy import pki
 from fedweb.proxy.models import SiteCertificate
+from fedweb.sitedata import SiteCommand
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Create the admin account (password and API token written to files), and the site certificate."
 
     def add_arguments(self, parser):

@@ -1,11 +1,12 @@
 """``manage.py verify_audit``: exit 1 if any audit row was changed or deleted."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from fedweb.audit.services import verify_chain
+from fedweb.sitedata import SiteCommand
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Check the audit trail's hash chain; fails if any row was changed or deleted."
 
     def handle(self, *args, **options):

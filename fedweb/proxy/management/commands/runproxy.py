@@ -4,15 +4,16 @@ import logging
 import signal
 import threading
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from fedweb.proxy import authz, pki, sender
 from fedweb.proxy.server import build_server
+from fedweb.sitedata import SiteCommand
 
 log = logging.getLogger(__name__)
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = "Serve this site's proxy: the only door for partner sites (gRPC over mutual TLS)."
 
     def add_arguments(self, parser):

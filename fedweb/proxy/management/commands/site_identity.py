@@ -1,12 +1,13 @@
 """``manage.py site_identity``: this site's certificates (create, rotate, activate, retire)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from fedweb.proxy import pki
 from fedweb.proxy.models import SiteCertificate
+from fedweb.sitedata import SiteCommand
 
 
-class Command(BaseCommand):
+class Command(SiteCommand):
     help = (
         "Manage this site's TLS identity. Rotation without downtime: `rotate` creates the next "
         "certificate, partners import the new bundle (which holds both), then `activate` it and "
