@@ -26,6 +26,13 @@ SITE_COMMANDS = [
     ["import_model", "{tmp}/model.json", "--project", SOME_ID],
     ["site_bundle", "export", "--proxy-address", "127.0.0.1:7443"],
     ["demo_project", "status"],
+    # Django's own, checked in manage.py before they open the database.
+    ["showmigrations"],
+    ["createsuperuser", "--noinput", "--username", "root", "--email", "root@example.invalid"],
+    ["changepassword", "admin"],
+    ["dumpdata", "--output", "{tmp}/dump.json"],
+    ["clearsessions"],
+    ["runserver", "127.0.0.1:0", "--noreload"],
 ]
 NO_DATABASE_COMMANDS = [["check"], ["engine_strings", "--check"]]
 
