@@ -10,12 +10,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from fedweb.api.errors import ServiceError
+from fedweb.api.filtering import FilteredListMixin
 from projects.services import visible_projects
 
 from fedweb.api.authentication import ApiTokenAuthentication
 
 from .. import ledger, registry, results, serving, services, templates
 from ..models import Artifact, Job, Model
+from .filters import JobFilter, ModelFilter
 from .serializers import (
     ArtifactSerializer,
     GateStopSerializer,
@@ -34,14 +36,15 @@ from .serializers import (
 )
 
 
-class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class JobViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     serializer_class = JobSerializer
     queryset = Job.objects.none()  # for the schema; requests use get_queryset
+    filterset_class = JobFilter
+    search_fields = ["name"]
+    ordering_fields = ["created_at", "name", "status"]
 
     def get_queryset(self):
-        jobs = services.visible_jobs(self.request.user).prefetch_related("tasks", "tasks__reused_from")
-        project = self.request.query_params.get("project")
-        return jobs.filter(project_id=project) if project else jobs
+        return services.visible_jobs(self.request.user).prefetch_related("tasks", "tasks__reused_from")
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def create(self, request):
@@ -134,7 +137,7 @@ class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrieve
         ids = {a for t in job.tasks.filter(site="ours") for a in (t.outputs or {}).values()}
         return Response(ArtifactSerializer(Artifact.objects.filter(pk__in=ids), many=True).data)
 
-    @extend_schema(responses=TemplateSerializer(many=True))
+    @extend_schema(responses=TemplateSerializer(many=True), filters=False)
     @action(detail=False, methods=["get"])
     def templates(self, request):
         return Response([{"name": t.name, "title": str(t.title), "description": str(t.description),
@@ -142,16 +145,17 @@ class JobViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retrieve
                          for t in templates.TEMPLATES.values()])
 
 
-class ModelViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ModelViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """The model registry: versions, publication, serving tables, and online scoring."""
 
     serializer_class = ModelSerializer
     queryset = Model.objects.none()
+    filterset_class = ModelFilter
+    search_fields = ["name"]
+    ordering_fields = ["created_at", "name", "number"]
 
     def get_queryset(self):
-        models = registry.visible_models(self.request.user).select_related("project", "serving")
-        project = self.request.query_params.get("project")
-        return models.filter(project_id=project) if project else models
+        return registry.visible_models(self.request.user).select_related("project", "serving")
 
     def _changed(self, model):
         return Response(ModelSerializer(Model.objects.select_related("serving").get(pk=model.pk)).data)

@@ -252,3 +252,97 @@ def test_a_projects_own_page_and_actions_ignore_list_filters(projects, admin, ap
     assert api.get(f"/api/projects/{fraud}/?status=active").json()["name"] == "Fraud"
     assert api.get(f"/api/projects/{fraud}/members/?status=active&ordering=bogus").status_code == 200
     assert api.get("/api/partners/telco-south/?status=active").json()["name"] == "Telco South"
+
+
+# --- Jobs and models ---------------------------------------------------------------------
+
+@pytest.fixture
+def jobs_and_models(projects):
+    """Jobs in two projects, and model versions at each step of their publication."""
+    from django.utils import timezone as tz
+
+    from jobs.models import Artifact, Job, Model
+
+    def job(name, project, status, *, created):
+        made = Job.objects.create(project=projects[project], name=name, spec={}, initiator="site-1", status=status)
+        Job.objects.filter(pk=made.pk).update(created_at=_day(created))
+        return made
+
+    made = {
+        "lr": job("Credit LR", "risk", "succeeded", created="2026-01-12"),
+        "sb": job("Credit SecureBoost", "risk", "failed", created="2026-02-12"),
+        "psi": job("Fraud overlap", "fraud", "running", created="2026-02-15"),
+    }
+    artifact = Artifact.objects.create(id="0" * 64, kind="model", size_bytes=1)
+    now = tz.now()
+
+    def model(number, component, **consents):
+        return Model.objects.create(id=uuid.uuid4(), project=projects["risk"], job=made["lr"], node="lr",
+                                    component=component, version="1.0.0", role="guest", artifact=artifact,
+                                    name="Credit LR", number=number, **consents)
+
+    model(1, "hetero_lr")
+    model(2, "hetero_lr", consent_here_at=now, consent_partner_at=now)
+    model(3, "hetero_lr", consent_partner_at=now)
+    model(4, "hetero_secureboost", consent_here_at=now)
+    model(5, "hetero_lr", consent_here_at=now, consent_partner_at=now, archived_at=now)
+    return made
+
+
+def numbers(response) -> list[int]:
+    assert response.status_code == 200, response.content
+    return sorted(row["number"] for row in response.json()["results"])
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("name=credit", ["Credit LR", "Credit SecureBoost"]),
+    ("status=failed", ["Credit SecureBoost"]),
+    ("created_after=2026-02-13", ["Fraud overlap"]),
+    ("search=overlap", ["Fraud overlap"]),
+    ("name=credit&created_before=2026-01-31", ["Credit LR"]),
+])
+def test_each_job_filter_narrows_the_list(jobs_and_models, admin, api_as, query, expected):
+    assert sorted(names(api_as(admin).get(f"/api/jobs/?{query}"))) == expected
+
+
+def test_jobs_filter_by_project_and_order_by_name(jobs_and_models, projects, admin, api_as):
+    risk = projects["risk"].pk
+    assert names(api_as(admin).get(f"/api/jobs/?project={risk}&ordering=-name")) == ["Credit SecureBoost", "Credit LR"]
+
+
+def test_a_job_filter_cannot_reveal_a_project_someone_is_not_in(jobs_and_models, projects, bob, api_as):
+    api = api_as(bob)  # a member of "Fraud" only
+    assert names(api.get("/api/jobs/")) == ["Fraud overlap"]
+    assert names(api.get(f"/api/jobs/?project={projects['risk'].pk}")) == []
+    assert names(api.get("/api/jobs/?search=credit")) == []
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("status=draft", [1]),
+    ("status=published", [2]),
+    ("status=asked", [3]),
+    ("status=requested", [4]),
+    ("status=archived", [5]),
+    ("component=hetero_secureboost", [4]),
+    ("name=credit&status=published", [2]),
+])
+def test_each_model_filter_matches_what_the_pages_show(jobs_and_models, admin, api_as, query, expected):
+    from jobs.models import Model
+
+    found = numbers(api_as(admin).get(f"/api/models/?{query}"))
+    assert found == expected
+    if query.startswith("status="):  # the query answers what Model.status says, version by version
+        assert {m.number for m in Model.objects.all() if m.status == query.split("=")[1]} == set(expected)
+
+
+@pytest.mark.parametrize("url, query, parameter", [
+    ("/api/jobs/", "status=done", "status"),
+    ("/api/jobs/", "project=not-a-uuid", "project"),
+    ("/api/models/", "status=live", "status"),
+    ("/api/models/", "ordering=artifact", "ordering"),
+])
+def test_a_bad_job_or_model_filter_is_a_400_naming_the_parameter(jobs_and_models, admin, api_as, url, query, parameter):
+    response = api_as(admin).get(f"{url}?{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_filter" and list(error["details"]) == [parameter]
