@@ -31,6 +31,17 @@ class UploadForm(forms.Form):
     delimiter = forms.ChoiceField(label=_("Column separator"), choices=DELIMITER_CHOICES, required=False)
 
 
+class VersionForm(forms.Form):
+    """A dataset's next file: the columns are the dataset's, only the reading can be chosen."""
+
+    file = forms.FileField(
+        label=_("New file"), allow_empty_file=True,
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
+    )
+    encoding = forms.ChoiceField(label=_("Text encoding"), choices=ENCODING_CHOICES, required=False)
+    delimiter = forms.ChoiceField(label=_("Column separator"), choices=DELIMITER_CHOICES, required=False)
+
+
 class RereadForm(forms.Form):
     encoding = forms.ChoiceField(label=_("Text encoding"), choices=ENCODING_CHOICES, required=False)
     delimiter = forms.ChoiceField(label=_("Column separator"), choices=DELIMITER_CHOICES, required=False)

@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -38,7 +38,10 @@ class DatasetQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=True)
 
     def visible_to(self, user):
-        """What ``user`` may see: admins everything, others their own and granted datasets."""
+        """What ``user`` may see: admins everything, others their own and granted datasets.
+
+        A grant covers every version of the dataset it was given on (see ``Dataset.lineage``).
+        """
         qs = self.alive()
         if user is None or not user.is_authenticated or not user.is_active:
             return qs.none()
@@ -48,12 +51,33 @@ class DatasetQuerySet(models.QuerySet):
         granted = DatasetGrant.objects.filter(user=user, revoked_at__isnull=True).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         )
-        return qs.filter(Q(owner=user) | Q(pk__in=granted.values("dataset_id")))
+        return qs.filter(Q(owner=user) | Q(lineage_id__in=granted.values("dataset__lineage_id")))
+
+    def newest_ready(self):
+        """Of each dataset, its newest ready version (what a project should use)."""
+        newer = Dataset.objects.alive().filter(
+            lineage_id=OuterRef("lineage_id"), status=DatasetStatus.READY, version__gt=OuterRef("version")
+        )
+        return self.filter(status=DatasetStatus.READY).exclude(Exists(newer))
 
 
 class Dataset(models.Model):
+    """One uploaded file and what was found in it: one *version* of a dataset.
+
+    A dataset refreshed with a new file gets a new row per version, each with its own
+    file, checks, statistics and status, so everything that names a table by its id (jobs,
+    PSI sessions, the partner's copy of an authorisation, serving tables) keeps reading the
+    version it was given. ``lineage`` is the first version (itself for the first one);
+    the owner, the name and the grants belong to the lineage.
+    """
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lineage = models.ForeignKey("self", on_delete=models.PROTECT, related_name="versions", null=True, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets")
+    # Who uploaded this version's file: the owner, or a site admin for them.
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
@@ -98,9 +122,17 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["lineage", "version"], name="one_number_per_version")]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.lineage_id is None:  # a first version is its own lineage
+            self.lineage_id = self.id
+        if self.uploaded_by_id is None and self.version == 1:
+            self.uploaded_by_id = self.owner_id
+        super().save(*args, **kwargs)
 
     @property
     def is_ready(self) -> bool:

@@ -49,6 +49,67 @@ def get_visible(user, pk) -> Dataset:
     return dataset
 
 
+def versions_of(dataset: Dataset):
+    """Every version of ``dataset`` that is not deleted, oldest first."""
+    return Dataset.objects.alive().filter(lineage_id=dataset.lineage_id).select_related("uploaded_by").order_by("version")
+
+
+def newest_ready_version(dataset: Dataset) -> Dataset | None:
+    return versions_of(dataset).filter(status=DatasetStatus.READY).last()
+
+
+def current_version(versions: list[Dataset]) -> Dataset:
+    """What stands for a dataset in lists: its newest ready version, else its newest one."""
+    ready = [v for v in versions if v.is_ready]
+    return (ready or versions)[-1]
+
+
+def dataset_rows(user, query: str = "") -> list[dict]:
+    """The datasets list: one row per dataset (its current version), newest upload first.
+
+    ``newer``: a version newer than the current one that is not ready (being checked or
+    failed), so a refresh that went wrong is not hidden behind the version that works.
+    """
+    lineages: dict = {}
+    for version in visible_datasets(user).order_by("version"):
+        lineages.setdefault(version.lineage_id, []).append(version)
+    rows = []
+    for versions in lineages.values():
+        current = current_version(versions)
+        if query and query.lower() not in current.name.lower():
+            continue
+        rows.append({"dataset": current, "count": len(versions), "newer": versions[-1] if versions[-1] is not current else None,
+                     "last_upload": versions[-1].created_at})
+    rows.sort(key=lambda row: row["last_upload"], reverse=True)
+    return rows
+
+
+def count_datasets(user) -> int:
+    """How many datasets ``user`` sees, each counted once whatever its number of versions."""
+    return visible_datasets(user).values("lineage_id").distinct().count()
+
+
+def same_name(user, dataset: Dataset) -> list[Dataset]:
+    """Other datasets ``user`` sees under the same name (case and outer spaces aside), so two
+    can be told apart by owner and date before one is used for the other."""
+    others = visible_datasets(user).filter(name__iexact=dataset.name.strip()).exclude(lineage_id=dataset.lineage_id)
+    lineages: dict = {}
+    for version in others.order_by("version"):
+        lineages.setdefault(version.lineage_id, []).append(version)
+    return sorted((current_version(v) for v in lineages.values()), key=lambda d: d.created_at)
+
+
+def projects_using(user, dataset: Dataset) -> list:
+    """The live authorisations of any version of this dataset in the projects ``user`` may see."""
+    from projects.models import ProjectTable
+    from projects.services import visible_projects
+
+    return list(
+        ProjectTable.objects.live().filter(dataset__lineage_id=dataset.lineage_id, project__in=visible_projects(user))
+        .select_related("project", "dataset").order_by("project__name")
+    )
+
+
 def can_manage(user, dataset: Dataset) -> bool:
     """Owners and site admins rename, re-type, download, delete; grantees only use."""
     return user.is_site_admin or (dataset.owner_id == user.pk and user.can_write)
@@ -87,6 +148,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _store(uploaded_file) -> tuple[str, str, Path]:
+    """Keep an uploaded file under a server-generated key: (key, the name it came with, its path)."""
+    label = safe_label(getattr(uploaded_file, "name", "") or "upload.csv")
+    key = storage.new_key()
+    if hasattr(uploaded_file, "temporary_file_path"):
+        # Rename first: closing a temporary upload deletes whatever is at its path.
+        stored = storage.store_upload(key, uploaded_file.temporary_file_path())
+        uploaded_file.close()
+    else:  # small in-memory files (tests, management commands)
+        stored = storage.store_bytes(key, uploaded_file.read())
+    return key, label, stored
+
+
+def _file_fields(key: str, label: str, stored: Path) -> dict:
+    return {"original_filename": label, "storage_key": key, "size_bytes": stored.stat().st_size, "sha256": _sha256(stored)}
+
+
+def _record_upload(user, request, dataset: Dataset) -> None:
+    details = {"file": dataset.original_filename, "bytes": dataset.size_bytes, "sha256": dataset.sha256}
+    if dataset.version > 1:
+        details.update(version=dataset.version, first_version=str(dataset.lineage_id))
+    record(AuditAction.DATASET_UPLOAD, actor=user, request=request, obj=dataset, details=details)
+
+
 def upload(
     *,
     user,
@@ -103,34 +188,75 @@ def upload(
     if not user.can_write:
         raise PermissionDenied(_("Viewers cannot upload datasets."))
     _check_options(encoding, delimiter)
-    label = safe_label(getattr(uploaded_file, "name", "") or "upload.csv")
-    key = storage.new_key()
-    if hasattr(uploaded_file, "temporary_file_path"):
-        # Rename first: closing a temporary upload deletes whatever is at its path.
-        stored = storage.store_upload(key, uploaded_file.temporary_file_path())
-        uploaded_file.close()
-    else:  # small in-memory files (tests, management commands)
-        stored = storage.store_bytes(key, uploaded_file.read())
+    key, label, stored = _store(uploaded_file)
     with transaction.atomic():
         dataset = Dataset.objects.create(
             owner=user,
+            uploaded_by=user,
             name=(name or "").strip()[:200] or Path(label).stem or label,
             description=description or "",
-            original_filename=label,
-            storage_key=key,
-            size_bytes=stored.stat().st_size,
-            sha256=_sha256(stored),
             encoding=encoding or "",
             delimiter=delimiter or "",
             id_column=id_column or "",
             label_column=label_column or "",
+            **_file_fields(key, label, stored),
         )
-        record(
-            AuditAction.DATASET_UPLOAD, actor=user, request=request, obj=dataset,
-            details={"file": label, "bytes": dataset.size_bytes, "sha256": dataset.sha256},
-        )
+        _record_upload(user, request, dataset)
         _queue_validation(dataset)
     return dataset
+
+
+def upload_version(*, user, dataset: Dataset, uploaded_file, encoding: str = "", delimiter: str = "", request=None) -> Dataset:
+    """A new file for a dataset: its next version, checked like any upload and, on top, against
+    the newest ready version (same id, label and columns with the same types; see tasks.py).
+
+    Projects keep the version they were authorised with until an admin moves them. The
+    owner and the name stay the lineage's; encoding and separator default to the ones
+    asked for last time.
+    """
+    _require_manage(user, dataset)
+    _check_options(encoding, delimiter)
+    _version_base(dataset)  # refuse before storing anything
+    key, label, stored = _store(uploaded_file)
+    try:
+        with transaction.atomic():
+            # Locking the first version serialises the numbering of its versions.
+            Dataset.objects.select_for_update().filter(pk=dataset.lineage_id).first()
+            base = _version_base(dataset)
+            number = 1 + max(Dataset.objects.filter(lineage_id=dataset.lineage_id).values_list("version", flat=True))
+            new = Dataset.objects.create(
+                lineage_id=dataset.lineage_id, version=number, owner_id=base.owner_id, uploaded_by=user,
+                name=base.name, description=base.description, tags=list(base.tags),
+                encoding=encoding or base.encoding, delimiter=delimiter or base.delimiter,
+                id_column=base.id_column, label_column=base.label_column,
+                **_file_fields(key, label, stored),
+            )
+            _record_upload(user, request, new)
+            _queue_validation(new)
+    except BaseException:
+        if not Dataset.objects.filter(storage_key=key).exists():  # nothing refers to the file
+            storage.remove(key)
+        raise
+    return new
+
+
+def _version_base(dataset: Dataset) -> Dataset:
+    """The version a new one is compared with: the newest ready one. Refuses while one is checked."""
+    versions = list(versions_of(dataset))
+    busy = [v for v in versions if v.is_busy]
+    if busy:
+        raise ServiceError(
+            _("Version %(n)s is still being checked. Upload the next version when it is done.") % {"n": busy[-1].version},
+            code="busy", status_code=409,
+        )
+    ready = [v for v in versions if v.is_ready]
+    if not ready:
+        raise ServiceError(
+            _("No version of this dataset is ready, so a new file has nothing to be compared with. Read this file "
+              "again or upload the new file as a new dataset."),
+            code="not_ready", status_code=409,
+        )
+    return ready[-1]
 
 
 def _queue_validation(dataset: Dataset) -> None:
@@ -145,6 +271,15 @@ def change_schema(*, user, dataset: Dataset, id_column: str, label_column: str, 
     _require_manage(user, dataset)
     if dataset.is_busy:
         raise ServiceError(_("The dataset is still being checked. Try again when it is done."), code="busy", status_code=409)
+    newest = versions_of(dataset).last()
+    if newest is not None and newest.version > dataset.version:
+        # A later version was checked against these columns; changing them here would
+        # leave the versions disagreeing. The newest version's columns can change.
+        raise ServiceError(
+            _("This is version %(this)s; version %(newest)s is newer. Change the columns of the newest version.")
+            % {"this": dataset.version, "newest": newest.version},
+            code="not_newest", status_code=409,
+        )
     if not dataset.detected_encoding:
         raise ServiceError(_("This file could not be read, so its columns cannot be chosen."), code="not_readable")
     known = {c["name"] for c in dataset.columns}
@@ -225,19 +360,26 @@ def update_metadata(*, user, dataset: Dataset, request=None, **changes) -> Datas
     after = {k: getattr(dataset, k) for k in ("name", "description", "tags")}
     with transaction.atomic():
         dataset.save(update_fields=["name", "description", "tags", "updated_at"])
+        # The name, description and tags are the dataset's, whichever version's page changed them.
+        versions_of(dataset).exclude(pk=dataset.pk).update(
+            name=dataset.name, description=dataset.description, tags=dataset.tags, updated_at=timezone.now()
+        )
         record(AuditAction.DATASET_UPDATE, actor=user, request=request, obj=dataset, details={"before": before, "after": after})
     return dataset
 
 
 def delete(*, user, dataset: Dataset, request=None) -> None:
-    """Soft delete: the row and files stay for the audit trail; nobody sees it any more."""
+    """Soft delete of the dataset with all its versions: the rows and files stay for the audit
+    trail; nobody sees them any more."""
     _require_manage(user, dataset)
+    now = timezone.now()
     with transaction.atomic():
-        dataset.deleted_at = timezone.now()
-        dataset.deleted_by = user
-        dataset.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
-        dataset.grants.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_by=user)
-        record(AuditAction.DATASET_DELETE, actor=user, request=request, obj=dataset)
+        versions = list(versions_of(dataset))
+        Dataset.objects.filter(pk__in=[v.pk for v in versions]).update(deleted_at=now, deleted_by=user, updated_at=now)
+        dataset.deleted_at, dataset.deleted_by = now, user
+        DatasetGrant.objects.filter(dataset_id=dataset.lineage_id, revoked_at__isnull=True).update(revoked_at=now, revoked_by=user)
+        record(AuditAction.DATASET_DELETE, actor=user, request=request, obj=dataset,
+               details={"versions": [v.version for v in versions]} if len(versions) > 1 else None)
 
 
 # --- Grants ----------------------------------------------------------------------
@@ -247,8 +389,20 @@ def _require_admin(user) -> None:
         raise PermissionDenied(_("Only site admins grant access to datasets."))
 
 
+def grants_of(dataset: Dataset):
+    """The grants of a dataset, current and past: kept on its first version, they cover every version."""
+    return DatasetGrant.objects.filter(dataset_id=dataset.lineage_id).select_related("user", "granted_by")
+
+
 def grant(*, by, dataset: Dataset, user, expires_at: datetime | None = None, request=None) -> DatasetGrant:
+    """Let ``user`` use ``dataset``, every version of it (the grant is kept on the first one)."""
     _require_admin(by)
+    if dataset.status == DatasetStatus.FAILED:
+        raise ServiceError(
+            _("This file could not be used, so there is nothing to give access to yet. Fix the file first."),
+            code="not_ready", status_code=409,
+        )
+    dataset = dataset.lineage if dataset.lineage_id != dataset.pk else dataset
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError(_("The end date must be in the future."), details={"expires_at": [_("Must be in the future.")]})
     if user.pk == dataset.owner_id:

@@ -57,3 +57,8 @@ def store_bytes(storage_key: str, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     return target
+
+
+def remove(storage_key: str) -> None:
+    """Delete a dataset's folder: only for an upload whose row was never created."""
+    shutil.rmtree(folder(storage_key), ignore_errors=True)

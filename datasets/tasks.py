@@ -36,18 +36,42 @@ def _push_status(dataset: Dataset) -> None:
         log.warning("could not push status of dataset %s", dataset.pk, exc_info=True)
 
 
-def _read_upload(dataset: Dataset) -> None:
-    """Parse the stored upload: text table, typed table by the guessed/asked columns, stats."""
-    result = ingest.ingest_csv(
-        storage.path(dataset.storage_key, storage.SOURCE),
-        storage.path(dataset.storage_key, storage.TEXT),
-        typed_parquet_path=storage.path(dataset.storage_key, storage.DATA),
-        encoding=dataset.encoding or None,
-        delimiter=dataset.delimiter or None,
-        max_rows=settings.DATASET_MAX_ROWS,
-        id_column=dataset.id_column or None,
-        label_column=dataset.label_column or None,
+def _reference(dataset: Dataset) -> Dataset | None:
+    """For a later version: the newest ready version before it, whose columns it must have."""
+    if dataset.version <= 1:
+        return None
+    return (
+        Dataset.objects.alive().filter(lineage_id=dataset.lineage_id, version__lt=dataset.version, status=DatasetStatus.READY)
+        .order_by("-version").first()
     )
+
+
+def _read_upload(dataset: Dataset) -> None:
+    """Parse the stored upload: text table, typed table by the guessed/asked columns, stats.
+
+    A later version is read with the columns of the version before it (same id, label,
+    features and types, nothing guessed) and refused when its header differs.
+    """
+    options = {"id_column": dataset.id_column or None, "label_column": dataset.label_column or None}
+    reference = _reference(dataset)
+    if reference is not None:
+        schema = ingest.Schema.from_columns(reference.columns)
+        options = {"id_column": schema.id_column, "label_column": schema.label_column or "", "features": schema.features,
+                   "check_header": ingest.same_columns(reference.columns, reference.version)}
+    try:
+        result = ingest.ingest_csv(
+            storage.path(dataset.storage_key, storage.SOURCE),
+            storage.path(dataset.storage_key, storage.TEXT),
+            typed_parquet_path=storage.path(dataset.storage_key, storage.DATA),
+            encoding=dataset.encoding or None,
+            delimiter=dataset.delimiter or None,
+            max_rows=settings.DATASET_MAX_ROWS,
+            **options,
+        )
+    except ingest.CsvError as exc:
+        if reference is not None and exc.code == "not_a_number":
+            exc.params["version"] = reference.version  # the type is the earlier version's, not a guess
+        raise
     dataset.detected_encoding, dataset.detected_delimiter = result.encoding, result.delimiter
     dataset.row_count = result.row_count
     dataset.id_column = result.schema.id_column or ""

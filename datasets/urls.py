@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:pk>/edit/", views.dataset_edit, name="edit"),
     path("<uuid:pk>/delete/", views.dataset_delete, name="delete"),
     path("<uuid:pk>/download/", views.dataset_download, name="download"),
+    path("<uuid:pk>/versions/", views.dataset_version, name="version"),
     path("<uuid:pk>/grants/", views.dataset_grant, name="grant"),
     path("<uuid:pk>/grants/<int:grant_id>/revoke/", views.dataset_revoke, name="revoke"),
 ]

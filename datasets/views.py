@@ -14,7 +14,7 @@ from fedweb.api.errors import ServiceError
 
 from . import services
 from .charts import histogram_svg
-from .forms import GrantForm, MetadataForm, RereadForm, UploadForm
+from .forms import GrantForm, MetadataForm, RereadForm, UploadForm, VersionForm
 from .models import ColumnType, DatasetGrant
 
 
@@ -24,21 +24,18 @@ def _wants_json(request) -> bool:
 
 @login_required
 def dataset_list(request):
-    datasets = services.visible_datasets(request.user)
     query = (request.GET.get("q") or "").strip()
-    if query:
-        datasets = datasets.filter(name__icontains=query)
     return render(
         request,
         "datasets/list.html",
-        {"datasets": datasets, "form": UploadForm(), "q": query, "max_mb": services.max_upload_mb()},
+        {"rows": services.dataset_rows(request.user, query), "form": UploadForm(), "q": query,
+         "max_mb": services.max_upload_mb()},
     )
 
 
-@login_required
-@require_POST
-def dataset_upload(request):
-    form = UploadForm(request.POST, request.FILES)
+def _upload_answer(request, form, upload, *, back: str):
+    """Answer a browser upload (a new dataset or a new version) the same way: the new page to
+    open (JSON for the page's progress bar, or a redirect), else the problem in words."""
     error = None
     if getattr(request, "upload_too_large", False):
         error = _("The file is larger than the %(mb)d MB limit.") % {"mb": services.max_upload_mb()}
@@ -46,11 +43,7 @@ def dataset_upload(request):
         error = _("Choose a CSV file to upload.")
     else:
         try:
-            dataset = services.upload(
-                user=request.user, uploaded_file=form.cleaned_data["file"], request=request,
-                name=form.cleaned_data["name"], encoding=form.cleaned_data["encoding"],
-                delimiter=form.cleaned_data["delimiter"],
-            )
+            dataset = upload(form.cleaned_data)
         except (ServiceError, PermissionDenied) as exc:
             error = getattr(exc, "message", None) or str(exc)
         else:
@@ -62,7 +55,30 @@ def dataset_upload(request):
         status = 413 if getattr(request, "upload_too_large", False) else 400
         return JsonResponse({"error": {"code": "upload_failed", "message": error, "details": {}}}, status=status)
     messages.error(request, error)
-    return redirect("datasets:list")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def dataset_upload(request):
+    return _upload_answer(
+        request, UploadForm(request.POST, request.FILES),
+        lambda data: services.upload(user=request.user, uploaded_file=data["file"], request=request, name=data["name"],
+                                     encoding=data["encoding"], delimiter=data["delimiter"]),
+        back=reverse("datasets:list"),
+    )
+
+
+@login_required
+@require_POST
+def dataset_version(request, pk):
+    dataset = services.get_visible(request.user, pk)
+    return _upload_answer(
+        request, VersionForm(request.POST, request.FILES),
+        lambda data: services.upload_version(user=request.user, dataset=dataset, uploaded_file=data["file"],
+                                             encoding=data["encoding"], delimiter=data["delimiter"], request=request),
+        back=reverse("datasets:detail", args=[dataset.pk]),
+    )
 
 
 def _column_rows(dataset):
@@ -79,9 +95,17 @@ def _column_rows(dataset):
 def dataset_detail(request, pk):
     dataset = services.get_visible(request.user, pk)
     manage = services.can_manage(request.user, dataset)
+    versions = list(services.versions_of(dataset))
     context = {
         "dataset": dataset,
         "can_manage": manage,
+        "versions": versions,
+        "newest": versions[-1] if versions else dataset,
+        "newest_ready": next((v for v in reversed(versions) if v.is_ready), None),
+        "version_form": VersionForm(initial={"encoding": dataset.encoding, "delimiter": dataset.delimiter}) if manage else None,
+        "same_name": services.same_name(request.user, dataset),
+        "used_in": services.projects_using(request.user, dataset),
+        "max_mb": services.max_upload_mb(),
         "columns": _column_rows(dataset),
         "column_types": ColumnType.choices,
         "reread_form": RereadForm(initial={"encoding": dataset.encoding, "delimiter": dataset.delimiter}),
@@ -93,7 +117,7 @@ def dataset_detail(request, pk):
         except ServiceError:
             context["preview"] = None
     if request.user.is_site_admin:
-        context["grants"] = dataset.grants.select_related("user", "granted_by")
+        context["grants"] = services.grants_of(dataset)
         context["grant_form"] = GrantForm(dataset=dataset)
     return render(request, "datasets/detail.html", context)
 
@@ -221,7 +245,7 @@ def dataset_revoke(request, pk, grant_id):
     if not request.user.is_site_admin:
         raise PermissionDenied
     dataset = services.get_visible(request.user, pk)
-    grant = get_object_or_404(DatasetGrant, pk=grant_id, dataset=dataset)
+    grant = get_object_or_404(DatasetGrant, pk=grant_id, dataset_id=dataset.lineage_id)
     services.revoke(by=request.user, grant=grant, request=request)
     messages.success(request, _("Access for %(user)s was revoked.") % {"user": grant.user.username})
     return redirect("datasets:detail", pk=dataset.pk)

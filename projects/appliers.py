@@ -168,11 +168,15 @@ def table_authorised(*, partner, project, payload, event_id, **_):
             expires = None
         if expires is None:
             raise EventRejected("the end date is not a date and time")
+    version = payload.get("version")  # absent from older sites
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or not 0 < version < 2**31):
+        raise EventRejected("the version must be a whole number")
     name = _text(payload, "name", 200)
     RemoteTable.objects.update_or_create(
         project=project, table_id=table_id,
         defaults={
             "name": name,
+            "version": version,
             "row_count": row_count,
             "columns": _columns(payload),
             "expires_at": expires,
@@ -180,7 +184,8 @@ def table_authorised(*, partner, project, payload, event_id, **_):
             "partner_may_receive_intersection": payload.get("partner_may_receive_intersection") is True,
         },
     )
-    _history(project, event_id, "table.authorised", partner, f"{partner.name} authorised table “{name}”")
+    shown = f"{name}” (version {version})" if version and version > 1 else f"{name}”"
+    _history(project, event_id, "table.authorised", partner, f"{partner.name} authorised table “{shown}")
 
 
 @applier("table.removed", states=LIVE)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from datasets.models import Dataset, DatasetStatus
+from datasets.models import Dataset
 from datasets.services import visible_datasets
 
 from .models import GateDecider, Partner, ProjectTable
@@ -150,8 +151,17 @@ class PolicyForm(forms.Form):
         return cls(initial=table.policy(), prefix=f"t{table.pk}", **kwargs)
 
 
+class _DatasetField(forms.ModelChoiceField):
+    def label_from_instance(self, dataset):
+        # Two datasets may share a name: the owner, the date and the version tell them apart.
+        return _("%(name)s · v%(version)s · %(owner)s, %(day)s") % {
+            "name": dataset.name, "version": dataset.version, "owner": dataset.owner.username,
+            "day": timezone.localtime(dataset.created_at).strftime("%Y-%m-%d"),
+        }
+
+
 class AuthoriseForm(PolicyForm):
-    dataset = forms.ModelChoiceField(
+    dataset = _DatasetField(
         label=_("Dataset"), queryset=Dataset.objects.none(), empty_label=_("Choose one of this site's ready datasets"),
         help_text=_("The partner sees its name, its number of rows and its column names, never its rows."),
     )
@@ -165,4 +175,5 @@ class AuthoriseForm(PolicyForm):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         if user is not None:
-            self.fields["dataset"].queryset = visible_datasets(user).filter(status=DatasetStatus.READY).order_by("name")
+            # The newest ready version of each dataset; an older one stays in the projects that use it.
+            self.fields["dataset"].queryset = visible_datasets(user).newest_ready().order_by("name", "-created_at")

@@ -171,6 +171,9 @@ class ProjectTable(models.Model):
     psi_max_size_ratio = models.FloatField(default=10.0, validators=[MinValueValidator(1.0)])
     psi_min_overlap = models.PositiveIntegerField(default=10)
     psi_partner_may_receive = models.BooleanField(default=False)
+    # Set when an admin moved the project to another version of the dataset: the
+    # authorisation of that version, made with this one's policy and end date.
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
 
     objects = ProjectTableQuerySet.as_manager()
 
@@ -203,6 +206,7 @@ class RemoteTable(models.Model):
     name = models.CharField(max_length=200)
     row_count = models.PositiveBigIntegerField(null=True, blank=True)
     columns = models.JSONField(default=list)  # [{"name", "role", "type"}]
+    version = models.PositiveIntegerField(null=True, blank=True)  # of the partner's dataset, when it says
     expires_at = models.DateTimeField(null=True, blank=True)
     is_authorised = models.BooleanField(default=True)
     partner_may_receive_intersection = models.BooleanField(default=False)

@@ -261,6 +261,7 @@ def table_announcement(table: ProjectTable) -> dict:
         "columns": [{"name": c["name"], "role": c["role"], "type": c.get("type")} for c in dataset.columns if c["role"] != "ignored"],
         "expires_at": table.expires_at.isoformat() if table.expires_at else None,
         "partner_may_receive_intersection": table.psi_partner_may_receive,
+        "version": dataset.version,
     }
 
 
@@ -302,6 +303,15 @@ def authorise_table(*, user, project: Project, dataset: Dataset, expires_at: dat
         raise ServiceError(_("Only a ready dataset can be authorised."), details={"dataset": [_("Not ready.")]})
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError(_("The end date must be in the future."), details={"expires_at": [_("Must be in the future.")]})
+    other = (ProjectTable.objects.filter(project=project, dataset__lineage_id=dataset.lineage_id, revoked_at__isnull=True)
+             .exclude(dataset=dataset).select_related("dataset").first())
+    if other is not None:
+        # One version of a dataset per project: the partner would see two tables of one name.
+        raise ServiceError(
+            _("Version %(old)s of this dataset is already in the project. Move the project to version %(new)s on "
+              "that table's card instead.") % {"old": other.dataset.version, "new": dataset.version},
+            code="other_version", status_code=409, details={"dataset": [_("Another version is in the project.")]},
+        )
     with transaction.atomic():
         table = ProjectTable.objects.select_for_update().filter(project=project, dataset=dataset, revoked_at__isnull=True).first()
         if table is None:
@@ -341,3 +351,65 @@ def remove_table(*, user, table: ProjectTable, request=None) -> None:
         if project.status in (ProjectStatus.ACTIVE, ProjectStatus.SUSPENDED):
             _announce(project, "table.removed", {"table_id": str(table.dataset_id)}, user=user, request=request,
                       summary=_("Table “%(t)s” removed") % {"t": table.dataset.name})
+
+
+def newer_version(table: ProjectTable) -> Dataset | None:
+    """The newest ready version of the table's dataset when it is newer than the one in use."""
+    newest = (Dataset.objects.alive().filter(lineage_id=table.dataset.lineage_id, status="ready")
+              .order_by("-version").first())
+    return newest if newest is not None and newest.version > table.dataset.version else None
+
+
+def version_facts(table: ProjectTable) -> dict:
+    """What a table's card says about versions: {"this", "newest" (number), "newer" (a ready newer
+    version or None), "moved_from" (the authorisation it replaced, if any)}."""
+    numbers = list(Dataset.objects.alive().filter(lineage_id=table.dataset.lineage_id).values_list("version", flat=True))
+    return {
+        "this": table.dataset.version,
+        "newest": max(numbers or [table.dataset.version]),
+        "newer": newer_version(table) if table.is_live else None,
+        "moved_from": table.replaces.select_related("dataset").order_by("-revoked_at").first(),
+    }
+
+
+def move_to_version(*, user, table: ProjectTable, version: int, request=None) -> ProjectTable:
+    """Put another version of a table's dataset in its place in the project.
+
+    The new version is authorised with the same PSI policy and end date and announced to
+    the partner; the old one is withdrawn the way removing a table withdraws it (the
+    partner's copy is marked removed, jobs reading it stop). PSI runs of the day count for
+    the new authorisation too, and the project's serving tables follow the move.
+    """
+    from jobs.models import ServingTable
+    from jobs.services import stop_jobs
+
+    _require_admin(user)
+    project = table.project
+    if not project.is_active:
+        raise ServiceError(_("Tables can be authorised into an active project only."), code="wrong_state", status_code=409)
+    dataset = Dataset.objects.alive().filter(lineage_id=table.dataset.lineage_id, version=version).first()
+    if dataset is None or dataset.pk == table.dataset_id:
+        raise ServiceError(_("Choose another version of this table's dataset."), details={"version": [_("Not another version.")]})
+    if not dataset.is_ready:
+        raise ServiceError(_("Only a ready dataset can be authorised."), details={"dataset": [_("Not ready.")]})
+    with transaction.atomic():
+        old = ProjectTable.objects.select_for_update().select_related("dataset").get(pk=table.pk)
+        if not old.is_live:
+            raise ServiceError(_("This table is no longer in the project; authorise the version you want instead."),
+                               code="wrong_state", status_code=409)
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked_at"])
+        new = ProjectTable(project=project, dataset=dataset, authorised_by=user, expires_at=old.expires_at,
+                           **{field: getattr(old, field) for field in POLICY_FIELDS.values()})
+        new.save()
+        old.replaced_by = new
+        old.save(update_fields=["replaced_by"])
+        words = {"t": dataset.name, "old": old.dataset.version, "new": dataset.version}
+        stop_jobs(project, table_id=str(old.dataset_id),
+                  reason=_("The table “%(t)s” moved from version %(old)s to version %(new)s.") % words)
+        ServingTable.objects.filter(model__project=project, dataset_id=old.dataset_id).update(dataset=dataset, registered_by=user)
+        _announce(project, "table.removed", {"table_id": str(old.dataset_id), "replaced_by": str(dataset.pk)},
+                  user=user, request=request, summary=_("Table “%(t)s” version %(old)s withdrawn for version %(new)s") % words)
+        _announce(project, "table.authorised", {**table_announcement(new), "replaces": str(old.dataset_id)},
+                  user=user, request=request, summary=_("Table “%(t)s” moved from version %(old)s to version %(new)s") % words)
+    return new

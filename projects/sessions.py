@@ -54,7 +54,10 @@ def check_psi_policy(table: ProjectTable, *, partner_set_size: int, wants_inters
     if wants_intersection and not table.psi_partner_may_receive:
         raise SessionRefused("the partner may not receive the intersection of this table")
     since = timezone.now() - timedelta(days=1)
-    runs = JobSession.objects.filter(table=table, purpose="psi", opened_at__gte=since).count()
+    # Counted over every authorisation of the dataset in the project (any version, removed or
+    # not): authorising again, or moving to a new version, starts no fresh day.
+    runs = JobSession.objects.filter(table__project_id=table.project_id, table__dataset__lineage_id=table.dataset.lineage_id,
+                                     purpose="psi", opened_at__gte=since).count()
     if runs >= table.psi_runs_per_day:
         raise SessionRefused(f"the table's limit of {table.psi_runs_per_day} PSI runs per day is reached", "RESOURCE_EXHAUSTED")
 

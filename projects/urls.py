@@ -19,6 +19,7 @@ urlpatterns = [
     path("<uuid:pk>/tables/", views.table_authorise, name="authorise"),
     path("<uuid:pk>/tables/<int:table_id>/policy/", views.table_policy, name="policy"),
     path("<uuid:pk>/tables/<int:table_id>/remove/", views.table_remove, name="remove_table"),
+    path("<uuid:pk>/tables/<int:table_id>/version/", views.table_move, name="move_table"),
     path("<uuid:pk>/job-settings/", views.project_job_settings, name="job_settings"),
     path("<uuid:pk>/members/", views.member_add, name="member_add"),
     path("<uuid:pk>/members/<int:user_id>/remove/", views.member_remove, name="member_remove"),

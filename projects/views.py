@@ -164,11 +164,13 @@ DECIDABLE = {ProjectStatus.INVITED, ProjectStatus.PENDING, ProjectStatus.ACTIVE,
 
 
 def _detail_page(request, project, *, authorise_form=None, policy_forms=None, member_form=None, status=200):
-    tables = list(project.tables.select_related("dataset", "authorised_by"))
+    # A table moved to another version lives on as the card of the version that replaced it.
+    tables = list(project.tables.filter(replaced_by__isnull=True).select_related("dataset", "authorised_by"))
     admin = request.user.is_site_admin
     bound = policy_forms or {}
     for table in tables:
         table.policy_form = (bound.get(table.pk) or PolicyForm.for_table(table)) if admin and table.is_live else None
+        table.versions = services.version_facts(table)
     now = timezone.now()
     remote_tables = list(project.remote_tables.all())
     for remote in remote_tables:
@@ -289,6 +291,21 @@ def table_remove(request, pk, table_id):
         request,
         lambda: services.remove_table(user=request.user, table=table, request=request),
         _("“%(name)s” was removed from the project. The partner can no longer use it.") % {"name": table.dataset.name},
+    )
+    return redirect("projects:detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def table_move(request, pk, table_id):
+    project = _project(request, pk)
+    table = _live_table(project, table_id)
+    version = request.POST.get("version", "")
+    _service_call(
+        request,
+        lambda: services.move_to_version(user=request.user, table=table, version=int(version) if version.isdigit() else 0,
+                                         request=request),
+        _("The project now uses version %(n)s of “%(name)s”. The partner is being told.") % {"n": version, "name": table.dataset.name},
     )
     return redirect("projects:detail", pk=project.pk)
 

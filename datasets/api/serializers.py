@@ -13,6 +13,9 @@ class ColumnSerializer(serializers.Serializer):
 
 class DatasetSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
+    first_version = serializers.UUIDField(source="lineage_id", read_only=True,
+                                          help_text="The id of version 1: the same for every version of a dataset.")
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, allow_null=True, default=None)
     status_label = serializers.CharField(source="get_status_display", read_only=True)
     columns = ColumnSerializer(many=True, read_only=True)
     error = serializers.SerializerMethodField()
@@ -20,7 +23,8 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "name", "description", "tags", "owner", "original_filename", "size_bytes", "sha256",
+            "id", "version", "first_version", "name", "description", "tags", "owner", "uploaded_by", "original_filename",
+            "size_bytes", "sha256",
             "status", "status_label", "error", "encoding", "delimiter", "detected_encoding",
             "detected_delimiter", "id_column", "label_column", "columns", "row_count", "report",
             "created_at", "updated_at", "validated_at",
@@ -55,6 +59,18 @@ class DatasetUploadSerializer(serializers.Serializer):
     )
     id_column = serializers.CharField(required=False, allow_blank=True, help_text="Leave empty to guess.")
     label_column = serializers.CharField(required=False, allow_blank=True, help_text="Leave empty to guess.")
+
+
+class DatasetVersionUploadSerializer(serializers.Serializer):
+    # Empty files fail validation with the same words as any upload (see above).
+    file = serializers.FileField(help_text="The new CSV file: the same columns as the newest ready version.",
+                                 allow_empty_file=True)
+    encoding = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                     help_text="Leave empty for the one asked for last time (or detection).")
+    delimiter = serializers.ChoiceField(
+        choices=[(k, str(v)) for k, v in DELIMITERS.items()], required=False, allow_blank=True,
+        help_text="Leave empty for the one asked for last time (or detection).",
+    )
 
 
 class DatasetUpdateSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from .serializers import (
     DatasetSerializer,
     DatasetUpdateSerializer,
     DatasetUploadSerializer,
+    DatasetVersionUploadSerializer,
     GrantSerializer,
     PreviewSerializer,
     RevalidateSerializer,
@@ -120,13 +121,31 @@ class DatasetViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListMode
         dataset = services.revalidate(user=request.user, dataset=self.get_object(), request=request._request, **form.validated_data)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(methods=["get"], responses=DatasetSerializer(many=True), filters=False)
+    @extend_schema(methods=["post"], request=DatasetVersionUploadSerializer,
+                   responses={201: DatasetSerializer, 413: OpenApiResponse(description="File too large.")})
+    @action(detail=True, methods=["get", "post"])
+    def versions(self, request, pk=None):
+        """Every version of the dataset, oldest first; POST a new file to add the next one (owner or admin)."""
+        dataset = self.get_object()
+        if request.method == "GET":
+            return Response(DatasetSerializer(services.versions_of(dataset).select_related("owner"), many=True).data)
+        data = request.data  # parsing runs the capped upload handler
+        if getattr(request._request, "upload_too_large", False):
+            raise too_large_error()
+        form = DatasetVersionUploadSerializer(data=data)
+        form.is_valid(raise_exception=True)
+        new = services.upload_version(user=request.user, dataset=dataset, uploaded_file=form.validated_data.pop("file"),
+                                      request=request._request, **form.validated_data)
+        return Response(DatasetSerializer(new).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(methods=["get"], responses=GrantSerializer(many=True), filters=False)
     @extend_schema(methods=["post"], request=GrantSerializer, responses={201: GrantSerializer})
     @action(detail=True, methods=["get", "post"], permission_classes=[IsSiteAdmin])
     def grants(self, request, pk=None):
         dataset = self.get_object()
         if request.method == "GET":
-            return Response(GrantSerializer(dataset.grants.select_related("user", "granted_by"), many=True).data)
+            return Response(GrantSerializer(services.grants_of(dataset), many=True).data)
         form = GrantSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         new = services.grant(

@@ -13,7 +13,7 @@ from .errors import ERROR_CODES, CsvError
 from .export import FORMULA_START, export_csv, iter_csv_bytes, neutralise
 from .paths import safe_label, storage_name
 from .pipeline import CsvSniff, IngestResult, ingest_csv, inspect_csv
-from .schema import CATEGORICAL, NUMERIC, Schema, SchemaReport, apply_schema, read_text_layout
+from .schema import CATEGORICAL, NUMERIC, Schema, SchemaReport, apply_schema, read_text_layout, same_columns
 from .stats import column_stats, preview
 from .values import MISSING_VALUES, NUMBER_PATTERN
 
@@ -39,5 +39,6 @@ __all__ = [
     "preview",
     "read_text_layout",
     "safe_label",
+    "same_columns",
     "storage_name",
 ]

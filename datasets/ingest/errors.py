@@ -29,6 +29,7 @@ ERROR_CODES: dict[str, str] = {
     "no_columns": "the schema selects no column at all",
     "not_a_dataset": "a Parquet file given to apply_schema was not written by ingest_csv",
     "export_encoding": "a value cannot be written in the encoding chosen for export",
+    "version_columns": "a new version's columns differ from the previous version's",
 }
 
 

@@ -254,13 +254,55 @@ def _not_a_number(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:
         )
     else:
         first = gettext("%(where)s: %(value)s is not a number, but the column is set to numeric.")
+    if p.get("version"):
+        # A new version keeps its columns' types: making the column categorical is no way out.
+        hint = gettext("In version %(version)s this column holds numbers, and a new version keeps the types of its "
+                       "columns: fix the value.") % {"version": p["version"]}
+    else:
+        hint = gettext("Fix the value, or make the column categorical.")
     return _sentences(
         first % words,
-        gettext("Fix the value, or make the column categorical."),
+        hint,
         gettext(
             "(Numbers are written like 12, -3.5 or 1e6; empty, NA, N/A, null, NaN and - count as missing.)"
         ),
     )
+
+
+def _listed(names: list[str], count: int) -> str:
+    """“a”, “b”, “c” (and “…” when there are more than listed)."""
+    text = ", ".join(show_name(n) for n in names)
+    return text + (", …" if count > len(names) else "")
+
+
+def _version_columns(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:
+    version = {"version": p["version"]}
+    parts = [
+        gettext("This file's columns are not those of version %(version)s, and a new version must have the same columns.")
+        % version
+    ]
+    if p.get("id_missing"):
+        parts.append(gettext("The id column %(column)s is missing.") % {"column": show_name(p["id_missing"])})
+    if p.get("label_missing"):
+        parts.append(gettext("The label column %(column)s is missing.") % {"column": show_name(p["label_missing"])})
+    if p.get("missing_count"):
+        n = p["missing_count"]
+        parts.append(
+            ngettext("%(count)s other column is missing: %(columns)s.", "%(count)s other columns are missing: %(columns)s.", n)
+            % {"count": n, "columns": _listed(p["missing"], n)}
+        )
+    if p.get("extra_count"):
+        n = p["extra_count"]
+        parts.append(
+            ngettext(
+                "%(count)s column is not in version %(version)s: %(columns)s.",
+                "%(count)s columns are not in version %(version)s: %(columns)s.",
+                n,
+            )
+            % {"count": n, "columns": _listed(p["extra"], n), **version}
+        )
+    parts.append(gettext("Rename or remove columns so that they match, or upload the file as a new dataset."))
+    return _sentences(*parts)
 
 
 def _unknown_column(p: dict, gettext: Gettext, ngettext: Ngettext) -> str:
@@ -337,6 +379,7 @@ _WRITERS: dict[str, Callable[[dict, Gettext, Ngettext], str]] = {
     "not_a_dataset": _not_a_dataset,
     "export_encoding": _export_encoding,
     "internal_error": _internal_error,
+    "version_columns": _version_columns,
 }
 
 

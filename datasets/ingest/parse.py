@@ -432,10 +432,14 @@ def csv_to_text_parquet(
     *,
     max_rows: int | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    check_header: Callable[[list[str]], None] | None = None,
 ) -> ParseSummary:
+    """``check_header`` may refuse the header (raising CsvError) before any row is read."""
     state: dict = {}
 
     def on_header(header, _line):
+        if check_header is not None:
+            check_header(header)
         state["writer"] = TextParquetWriter(parquet_path, header)
 
     def on_batch(cells, lines):

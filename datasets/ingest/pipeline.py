@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,14 +156,17 @@ def ingest_csv(
     features: dict[str, str] | None = None,
     typed_parquet_path: str | Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    check_header: Callable[[list[str]], None] | None = None,
 ) -> IngestResult:
     """Parse the whole CSV strictly into ``parquet_path`` (text) and type it into
     ``typed_parquet_path`` (default: ``<parquet_path stem>.typed.parquet`` beside it).
 
     ``encoding``/``delimiter`` None → detected. ``id_column``/``label_column`` None →
     guessed from the whole file (among columns not given another role); ``features``
-    None → every other column, typed by guess. Raises CsvError; when it does, neither
-    Parquet file exists afterwards.
+    None → every other column, typed by guess. With all three given, ``label_column``
+    "" means no label. ``check_header`` may refuse the header (e.g. a new version whose
+    columns differ from the previous one's, see ``same_columns``) before any row is read.
+    Raises CsvError; when it does, neither Parquet file exists afterwards.
     """
     parquet_path = Path(parquet_path)
     typed = (
@@ -170,7 +174,8 @@ def ingest_csv(
     )
     enc, bom, _ = _encoding(path, encoding)
     delim, _ = _delimiter(path, enc, delimiter)
-    summary = csv_to_text_parquet(path, parquet_path, enc, delim, max_rows=max_rows, batch_rows=batch_rows)
+    summary = csv_to_text_parquet(path, parquet_path, enc, delim, max_rows=max_rows, batch_rows=batch_rows,
+                                  check_header=check_header)
     header = summary.header
     try:
         notes: list[str] = []
@@ -186,7 +191,7 @@ def ingest_csv(
                 features=features,
             )
         else:
-            schema = Schema(id_column, label_column, dict(features))
+            schema = Schema(id_column, label_column or None, dict(features))
         report: SchemaReport = apply_schema(parquet_path, typed, schema)
         stats = column_stats(typed, schema)
     except BaseException:

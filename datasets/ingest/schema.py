@@ -222,6 +222,43 @@ class Schema:
                 )
 
 
+# How many names of missing or extra columns a message lists (the counts are always given).
+LISTED_COLUMNS = 20
+
+
+def same_columns(expected: list[dict], version: int):
+    """A ``check_header`` for ``ingest_csv``: the file must have exactly the columns of
+    ``expected`` (a dataset's ``columns``, from version ``version``), in any order.
+
+    Types are not compared here: the new file is typed by the old version's types, so a
+    value that does not fit fails where it is, with its line.
+    """
+    names = [c["name"] for c in expected]
+    id_column = next((c["name"] for c in expected if c.get("role") == "id"), None)
+    label_column = next((c["name"] for c in expected if c.get("role") == "label"), None)
+
+    def check(header: list[str]) -> None:
+        have = set(header)
+        missing = [n for n in names if n not in have]
+        extra = [n for n in header if n not in set(names)]
+        if not missing and not extra:
+            return
+        others = [n for n in missing if n not in (id_column, label_column)]
+        params = {
+            "version": version,
+            "id_missing": kept(id_column, 60) if id_column in missing else None,
+            "label_missing": kept(label_column, 60) if label_column in missing else None,
+            "missing": [kept(n, 60) for n in others[:LISTED_COLUMNS]],
+            "missing_count": len(others),
+            "extra": [kept(n, 60) for n in extra[:LISTED_COLUMNS]],
+            "extra_count": len(extra),
+        }
+        first = (missing or extra)[0]
+        raise CsvError("version_columns", params, column=first)
+
+    return check
+
+
 # ---------------------------------------------------------------------------------------
 # Guessing
 

@@ -19,6 +19,19 @@ def percent(value, digits=1):
 
 
 @register.filter
+def thousands(value):
+    """100000 → "100,000" in every language (Django's Chinese number format groups by nothing),
+    as the datasets' messages write counts; None and non-numbers stay as they are."""
+    if value is None or value == "" or isinstance(value, bool):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return f"{int(number):,}" if number.is_integer() else f"{number:,}"
+
+
+@register.filter
 def column_use(column):
     """The single "use as" choice of a column: id, label, numeric, categorical or ignored."""
     role = column.get("role")

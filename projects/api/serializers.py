@@ -96,22 +96,33 @@ class ProjectTableSerializer(serializers.ModelSerializer):
     dataset = serializers.UUIDField(source="dataset_id", read_only=True)
     name = serializers.CharField(source="dataset.name", read_only=True)
     row_count = serializers.IntegerField(source="dataset.row_count", read_only=True)
+    version = serializers.IntegerField(source="dataset.version", read_only=True,
+                                       help_text="The version of the dataset this authorisation uses.")
+    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                     help_text="The authorisation that took its place when an admin "
+                                                               "moved the project to another version.")
     policy = serializers.SerializerMethodField()
     is_live = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = ProjectTable
-        fields = ["id", "dataset", "name", "row_count", "authorised_at", "expires_at", "revoked_at", "is_live", "policy"]
+        fields = ["id", "dataset", "name", "row_count", "version", "authorised_at", "expires_at", "revoked_at", "is_live",
+                  "replaced_by", "policy"]
         read_only_fields = fields
 
     def get_policy(self, obj) -> dict:
         return obj.policy()
 
 
+class TableVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The ready version of the dataset to use instead.")
+
+
 class RemoteTableSerializer(serializers.ModelSerializer):
     class Meta:
         model = RemoteTable
-        fields = ["table_id", "name", "row_count", "columns", "expires_at", "is_authorised", "partner_may_receive_intersection", "updated_at"]
+        fields = ["table_id", "name", "version", "row_count", "columns", "expires_at", "is_authorised",
+                  "partner_may_receive_intersection", "updated_at"]
         read_only_fields = fields
 
 

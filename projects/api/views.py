@@ -30,6 +30,7 @@ from .serializers import (
     ProjectTableSerializer,
     RemoteTableSerializer,
     TableAuthoriseSerializer,
+    TableVersionSerializer,
 )
 
 
@@ -184,6 +185,16 @@ class ProjectViewSet(FilteredListMixin, viewsets.GenericViewSet, mixins.ListMode
         table = services.update_policy(user=request.user, table=self._table(self.get_object(), table_id),
                                        policy=form.validated_data, request=request._request)
         return Response(ProjectTableSerializer(table).data)
+
+    @extend_schema(request=TableVersionSerializer, responses={201: ProjectTableSerializer})
+    @action(detail=True, methods=["post"], url_path=r"tables/(?P<table_id>\d+)/version")
+    def move_table(self, request, pk=None, table_id=None):
+        """Use another version of the table's dataset, with the same policy; the partner is told."""
+        form = TableVersionSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        table = services.move_to_version(user=request.user, table=self._table(self.get_object(), table_id),
+                                         version=form.validated_data["version"], request=request._request)
+        return Response(ProjectTableSerializer(table).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=RemoteTableSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"], url_path="partner-tables")

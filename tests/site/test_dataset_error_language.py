@@ -122,6 +122,8 @@ SAMPLES = {
     "not_a_dataset": {},
     "export_encoding": {"character": "𠀀", "encoding": "latin-1"},
     "internal_error": {},
+    "version_columns": {"version": 2, "id_missing": None, "label_missing": "y", "missing": ["age"], "missing_count": 1,
+                        "extra": ["年龄", "city"], "extra_count": 2},
 }
 
 

@@ -106,3 +106,49 @@ def test_a_failed_dataset_can_be_read_again_with_another_encoding(alice, api_as,
 def test_the_models_section_says_where_models_come_from_before_there_are_any(alice, client_as):
     page = client_as(alice).get("/models/").content.decode()
     assert 'data-testid="no-models"' in page and "training job" in page
+
+def _wide_table(rows: int) -> str:
+    return "id,y,amount\n" + "".join(f"{i:06d},{i % 2},{i * 1.5}\n" for i in range(rows))
+
+
+def test_row_counts_are_written_with_thousands_separators_in_both_languages(alice, client_as, make_dataset):
+    dataset = make_dataset(alice, _wide_table(12_345), name="Big")
+    client = client_as(alice)
+    assert ">12,345<" in client.get("/datasets/").content.decode()
+    assert ">12,345<" in client.get(f"/datasets/{dataset.pk}/").content.decode()
+    alice.language = "zh-hans"
+    alice.save()
+    assert ">12,345<" in client.get(f"/datasets/{dataset.pk}/").content.decode()
+
+
+def test_the_id_column_says_how_many_ids_there_are_instead_of_listing_them(alice, client_as, make_dataset):
+    dataset = make_dataset(alice, _wide_table(30), name="Ids", id_column="id")
+    page = client_as(alice).get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "30 different ids, each once" in page
+    assert "000001 · 1" not in page  # no "most common" list of ids seen once each
+    repeated = make_dataset(alice, "id,x\n1,2\n1,3\n2,4\n", name="Repeated", id_column="id")
+    assert "2 different ids; some appear more than once" in client_as(alice).get(f"/datasets/{repeated.pk}/").content.decode()
+
+
+def test_a_second_dataset_of_the_same_name_is_flagged_with_owner_and_date(alice, admin, client_as, make_dataset):
+    first = make_dataset(admin, "id,x\n1,2\n", name="Customers")
+    second = make_dataset(alice, "id,x\n1,2\n3,4\n", name="customers ")
+    page = client_as(admin).get(f"/datasets/{second.pk}/").content.decode()
+    assert 'data-testid="same-name"' in page and f"/datasets/{first.pk}/" in page
+    assert "owner admin, uploaded" in page and "This one: owner alice" in page
+    # alice cannot see admin's dataset, so she is told nothing about it.
+    assert 'data-testid="same-name"' not in client_as(alice).get(f"/datasets/{second.pk}/").content.decode()
+
+
+def test_a_failed_dataset_offers_no_access_to_give(alice, admin, grace, client_as, make_dataset):
+    from datasets import services
+    from fedweb.api.errors import ServiceError
+
+    broken = make_dataset(alice, "id,a\n1,2,3\n", name="Broken")
+    assert broken.status == "failed"
+    page = client_as(admin).get(f"/datasets/{broken.pk}/").content.decode()
+    assert "Give access" not in page and "nothing to give access to yet" in page
+    with pytest.raises(ServiceError, match="nothing to give access to"):
+        services.grant(by=admin, dataset=broken, user=grace)
+    response = client_as(admin).post(f"/datasets/{broken.pk}/grants/", {"user": grace.pk}, follow=True)
+    assert "nothing to give access to" in response.content.decode()

@@ -300,7 +300,7 @@ def test_the_partners_tables_show_columns_but_no_rows(alice, client_as, active_p
         columns=[{"name": "phone", "role": "id", "type": None}, {"name": "minutes", "role": "feature", "type": "numeric"}],
     )
     page = client_as(alice).get(f"/projects/{active_project.pk}/").content.decode()
-    assert "Telco usage" in page and "1234" in page and "phone · id" in page and "minutes" in page
+    assert "Telco usage" in page and "1,234" in page and "phone · id" in page and "minutes" in page
 
 
 def test_an_unknown_project_is_not_found(alice, client_as):

@@ -147,13 +147,19 @@ def _build_scene(django_user_model, make_dataset, settings, django_capture_on_co
                                  axes=[{"node": "lr", "param": "learning_rate", "values": [0.05, 0.1]}])
     Job.objects.filter(pk=failed_job.pk).update(sweep=sweep)
 
+    # A second version of the project's table: the pages show versions and offer the move to it.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with django_capture_on_commit_callbacks(execute=True):
+        newer = dataset_services.upload_version(user=analyst, dataset=dataset,
+                                                uploaded_file=SimpleUploadedFile("申请人-2月.csv", OURS_CSV.encode()))
     models = _registry_scene(project, job, failed_job, dataset, admin)
     nodes = [n["id"] for n in spec["nodes"]]
     table = ProjectTable.objects.get(project=project, dataset=dataset)
     grant = dataset.grants.get(user=viewer)
     result = Scene(admin=admin, analyst=analyst)
     result.objects = {
-        "datasets": [dataset.pk, failed.pk],
+        "datasets": [dataset.pk, failed.pk, newer.pk],
         "projects": [project.pk, invitation.pk],
         "jobs": [job.pk, failed_job.pk],
         "sweeps": [sweep.pk],
