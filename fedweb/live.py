@@ -9,7 +9,9 @@ Pushes come from other processes (Celery workers, the proxy), which only reach t
 through a shared channel layer (Redis). On the embedded default there is none, so the
 consumer also re-reads the object every ``FEDWEB_LIVE_POLL_SECONDS`` and sends it when it
 changed: the page stays live on every deployment, and a lost push costs seconds, not the
-update.
+update. Each re-read also re-reads the account: a socket whose user was deactivated, or
+whose browser session ended (an admin's new password signs the user out everywhere),
+closes with 4401, and a changed role sees what the new role may see.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 
 class WatchConsumer(AsyncJsonWebsocketConsumer):
@@ -53,10 +56,27 @@ class WatchConsumer(AsyncJsonWebsocketConsumer):
         self.last = content
         await super().send_json(content, close=close)
 
+    def _account(self, user):
+        """The user as the database has them now, or None once the account or the browser
+        session that opened this socket has ended (runs in a thread)."""
+        fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if fresh is None or (key is not None and not session.exists(key)):
+            return None
+        return fresh
+
+    def _refresh(self, user, object_id):
+        fresh = self._account(user)
+        return (None, None) if fresh is None else (fresh, self.current(fresh, object_id))
+
     async def _poll(self, user, object_id):
         while True:
             await asyncio.sleep(settings.FEDWEB_LIVE_POLL_SECONDS)
-            payload = await database_sync_to_async(self.current)(user, object_id)
+            fresh, payload = await database_sync_to_async(self._refresh)(user, object_id)
+            if fresh is None:
+                await self.close(code=4401)
+                return
             if payload is None:
                 await self.close(code=4404)
                 return
