@@ -236,6 +236,19 @@ def fixed_base_table(base: mpz, exponent_bytes: int, modulus: mpz) -> list[list[
     return run_tasks(fixed_base_row, [(b, modulus, 8) for b in row_bases])
 
 
+def table_product(table: Sequence[Sequence[mpz]], digits: bytes, modulus: mpz) -> mpz | None:
+    """``prod_i table[i][digits[i]]``: a fixed-base power whose exponent has base-256 ``digits``.
+
+    ``table`` comes from :func:`fixed_base_table`; zero digits are skipped and
+    ``None`` means every digit was zero (the power is 1).
+    """
+    acc = None
+    for row, digit in zip(table, digits):
+        if digit:
+            acc = row[digit] if acc is None else acc * row[digit] % modulus
+    return acc
+
+
 def encrypt_chunk(plaintexts: Sequence[mpz], n: mpz, nsquare: mpz, table: list[list[mpz]]) -> list[mpz]:
     """Encrypt plaintexts already reduced to ``[0, n)``.
 
@@ -247,15 +260,9 @@ def encrypt_chunk(plaintexts: Sequence[mpz], n: mpz, nsquare: mpz, table: list[l
     rows = len(table)
     randomness = os.urandom(rows * len(plaintexts))
     out = []
-    offset = 0
-    for m in plaintexts:
-        acc = None
-        for row, digit in zip(table, randomness[offset : offset + rows]):
-            if digit:
-                acc = row[digit] if acc is None else acc * row[digit] % nsquare
-        offset += rows
-        if acc is None:  # every digit zero: probability 2**-(8*rows)
-            acc = ONE
+    for i, m in enumerate(plaintexts):
+        # All digits zero has probability 2**-(8*rows): the power is then 1.
+        acc = table_product(table, randomness[i * rows : (i + 1) * rows], nsquare) or ONE
         out.append((m * n + 1) * acc % nsquare)
     return out
 
@@ -274,16 +281,19 @@ def full_randomizers(count: int, n: mpz, nsquare: mpz) -> list[mpz]:
 # ------------------------------------------------------- decryption kernel
 
 
-def crt_half(ciphertexts: Sequence[mpz], prime: mpz, prime_square: mpz, h: mpz) -> list[mpz]:
-    """Plaintexts modulo one prime factor: ``L_p(c**(p-1) mod p**2) * h_p mod p``.
+def crt_half(
+    ciphertexts: Sequence[mpz], prime: mpz, prime_square: mpz, h: mpz, exponent: mpz | None = None
+) -> list[mpz]:
+    """Plaintexts modulo one prime factor: ``L_p(c**e mod p**2) * h_p mod p``, ``e = p - 1`` by default.
 
     Working modulo ``p**2`` (2048 bits) with the 1024-bit exponent ``p - 1``
     (half the exponent, a modulus a quarter as costly to multiply in) is
     about an eighth of the direct ``c**lambda mod n**2``; the two halves run
-    on different threads.
+    on different threads. Okamoto-Uchiyama passes its short exponent ``t``
+    (a prime factor of ``p - 1`` that kills the randomness).
     """
     reduced = [c % prime_square for c in ciphertexts]
-    powered = gmpy2.powmod_base_list(reduced, prime - 1, prime_square)
+    powered = gmpy2.powmod_base_list(reduced, prime - 1 if exponent is None else exponent, prime_square)
     return [(y - 1) // prime * h % prime for y in powered]
 
 
