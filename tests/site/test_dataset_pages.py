@@ -121,6 +121,28 @@ def test_row_counts_are_written_with_thousands_separators_in_both_languages(alic
     assert ">12,345<" in client.get(f"/datasets/{dataset.pk}/").content.decode()
 
 
+def test_tables_in_a_project_and_its_job_form_count_rows_with_separators(alice, admin, client_as, make_dataset):
+    from fedweb.proxy import pki
+    from projects import pairing
+    from projects import services as project_services
+    from projects.models import Project, ProjectMember, ProjectStatus
+
+    pki.create_site_certificate()
+    _key, cert = pki.make_self_signed("telco")
+    partner = pairing.import_bundle({"format": "fedweb-site-bundle/1", "party_id": "telco", "name": "Telco",
+                                     "proxy_address": "127.0.0.1:9", "certificates": [cert.decode()]}, by=admin)
+    project = project_services.accept(user=admin, project=Project.objects.create(
+        name="P", purpose="p", partner=partner, initiator="telco", label_holder="telco", status=ProjectStatus.INVITED))
+    ProjectMember.objects.create(project=project, user=alice)
+    project_services.authorise_table(user=admin, project=project, dataset=make_dataset(alice, _wide_table(12_345)))
+    client = client_as(alice)
+    assert "12,345 rows" in client.get(f"/projects/{project.pk}/").content.decode()
+    project.remote_tables.create(table_id="7f0c6c4e-0000-0000-0000-000000000001", name="Usage", row_count=54_321,
+                                 columns=[{"name": "id", "role": "id", "type": None}])
+    form = client.get(f"/projects/{project.pk}/jobs/new/?template=psi").content.decode()
+    assert "12,345 rows" in form and "54,321 rows" in form
+
+
 def test_the_id_column_says_how_many_ids_there_are_instead_of_listing_them(alice, client_as, make_dataset):
     dataset = make_dataset(alice, _wide_table(30), name="Ids", id_column="id")
     page = client_as(alice).get(f"/datasets/{dataset.pk}/").content.decode()
