@@ -184,6 +184,13 @@ def table_authorised(*, partner, project, payload, event_id, **_):
             "partner_may_receive_intersection": payload.get("partner_may_receive_intersection") is True,
         },
     )
+    if payload.get("replaces"):  # the partner moved the project to this version of a table
+        try:
+            replaced = str(uuid.UUID(str(payload["replaces"])))
+        except ValueError:
+            raise EventRejected("the replaced table id is malformed") from None
+        RemoteTable.objects.filter(project=project, table_id=replaced).exclude(table_id=table_id).update(
+            replaced_by=table_id, updated_at=timezone.now())
     shown = f"{name}” (version {version})" if version and version > 1 else f"{name}”"
     _history(project, event_id, "table.authorised", partner, f"{partner.name} authorised table “{shown}")
 

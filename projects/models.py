@@ -207,6 +207,7 @@ class RemoteTable(models.Model):
     row_count = models.PositiveBigIntegerField(null=True, blank=True)
     columns = models.JSONField(default=list)  # [{"name", "role", "type"}]
     version = models.PositiveIntegerField(null=True, blank=True)  # of the partner's dataset, when it says
+    replaced_by = models.CharField(max_length=64, blank=True)  # the table_id of the version that took its place
     expires_at = models.DateTimeField(null=True, blank=True)
     is_authorised = models.BooleanField(default=True)
     partner_may_receive_intersection = models.BooleanField(default=False)

@@ -121,7 +121,7 @@ class TableVersionSerializer(serializers.Serializer):
 class RemoteTableSerializer(serializers.ModelSerializer):
     class Meta:
         model = RemoteTable
-        fields = ["table_id", "name", "version", "row_count", "columns", "expires_at", "is_authorised",
+        fields = ["table_id", "name", "version", "row_count", "columns", "expires_at", "is_authorised", "replaced_by",
                   "partner_may_receive_intersection", "updated_at"]
         read_only_fields = fields
 

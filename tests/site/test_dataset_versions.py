@@ -286,3 +286,27 @@ def test_the_api_uploads_and_lists_versions_and_moves_a_project(january, admin, 
     assert {(t["version"], t["is_live"], t["replaced_by"]) for t in tables} == {(1, False, moved.json()["id"]), (2, True, None)}
     again = api_as(admin).post(f"/api/projects/{active_project.pk}/tables/{table.pk}/version/", {"version": 2}, format="json")
     assert again.status_code == 404  # the old authorisation is no longer live
+
+
+# --- At the partner's site -----------------------------------------------------------------
+
+def test_the_partners_move_marks_its_old_table_replaced(active_project, admin, client_as):
+    from fedweb.proxy.events import EventRejected
+    from projects.appliers import table_authorised, table_removed
+
+    old_id, new_id = str(uuid.uuid4()), str(uuid.uuid4())
+    partner = active_project.partner
+    table_authorised(partner=partner, project=active_project, event_id=uuid.uuid4(),
+                     payload={"table_id": old_id, "name": "Usage", "row_count": 10, "columns": [], "version": 1})
+    table_removed(partner=partner, project=active_project, event_id=uuid.uuid4(), payload={"table_id": old_id})
+    table_authorised(partner=partner, project=active_project, event_id=uuid.uuid4(),
+                     payload={"table_id": new_id, "name": "Usage", "row_count": 12, "columns": [], "version": 2,
+                              "replaces": old_id})
+    old, new = (active_project.remote_tables.get(table_id=t) for t in (old_id, new_id))
+    assert (old.is_authorised, old.replaced_by) == (False, new_id) and (new.is_authorised, new.version) == (True, 2)
+    page = client_as(admin).get(f"/projects/{active_project.pk}/").content.decode()
+    assert "replaced by a newer version" in page and "Usage <span class=\"muted\">v2</span>" in page
+    for bad in ({"version": "2"}, {"version": 0}, {"replaces": "not-an-id"}):
+        with pytest.raises(EventRejected):
+            table_authorised(partner=partner, project=active_project, event_id=uuid.uuid4(),
+                             payload={"table_id": str(uuid.uuid4()), "name": "Bad", "columns": [], **bad})

@@ -34,6 +34,7 @@ def test_the_partner_sees_the_new_version_once_the_admin_moves_the_project(sites
         return len(rows) == 2 and not rows[january["id"]]["is_authorised"] and rows.get(february["id"], {}).get("is_authorised") and rows
 
     rows = eventually(both_arrived, what="the move reaches the bank")
+    assert rows[january["id"]]["replaced_by"] == february["id"]
     new = rows[february["id"]]
     assert (new["name"], new["version"], new["row_count"]) == ("Usage", 2, 300)
     assert {c["name"] for c in new["columns"]} == {"id", "calls", "minutes"}
