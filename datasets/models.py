@@ -60,6 +60,17 @@ class DatasetQuerySet(models.QuerySet):
         )
         return self.filter(status=DatasetStatus.READY).exclude(Exists(newer))
 
+    def current(self):
+        """What stands for each dataset in lists: its newest ready version, or its newest version
+        when none is ready (the query form of ``services.current_version``)."""
+        siblings = Dataset.objects.alive().filter(lineage_id=OuterRef("lineage_id"))
+        newer = siblings.filter(version__gt=OuterRef("version"))
+        newer_ready = newer.filter(status=DatasetStatus.READY)
+        any_ready = siblings.filter(status=DatasetStatus.READY)
+        return self.filter(
+            (Q(status=DatasetStatus.READY) & ~Exists(newer_ready)) | (~Exists(any_ready) & ~Exists(newer))
+        )
+
 
 class Dataset(models.Model):
     """One uploaded file and what was found in it: one *version* of a dataset.

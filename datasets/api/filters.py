@@ -50,11 +50,21 @@ class DatasetFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner's user name.")
     status = django_filters.ChoiceFilter(choices=DatasetStatus.choices, label="Validation status.")
     tag = django_filters.CharFilter(method="filter_tag", label="Has this tag (exact).")
+    # A choice rather than a BooleanFilter, which reads any other word as "not given".
+    current = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_current",
+        label="true: only each dataset's current version (its newest ready one, else its newest), as the Datasets "
+              "page lists them; false: only the other versions.",
+    )
     created_after, created_before = created_filters()
 
     class Meta:
         model = Dataset
-        fields = ["name", "owner", "status", "tag", "created_after", "created_before"]
+        fields = ["name", "owner", "status", "tag", "current", "created_after", "created_before"]
+
+    def filter_current(self, queryset, name, value):
+        current = Dataset.objects.current().values("pk")
+        return queryset.filter(pk__in=current) if value == "true" else queryset.exclude(pk__in=current)
 
     def filter_tag(self, queryset, name, value):
         return queryset.filter(HasElement("tags", value.strip()))

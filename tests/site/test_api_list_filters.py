@@ -346,3 +346,31 @@ def test_a_bad_job_or_model_filter_is_a_400_naming_the_parameter(jobs_and_models
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_filter" and list(error["details"]) == [parameter]
+
+
+def test_current_keeps_each_datasets_current_version_as_the_page_lists_it(alice, admin, api_as):
+    """v1 ready, v2 ready, v3 failed: v2 is current. A dataset with no ready version: its newest."""
+    from datasets.models import Dataset
+    from datasets.services import current_version, versions_of
+
+    def version(name, number, status, lineage=None):
+        return Dataset.objects.create(owner=alice, name=name, status=status, storage_key=uuid.uuid4().hex,
+                                      lineage=lineage, version=number)
+
+    first = version("Monthly book", 1, "ready")
+    version("Monthly book", 2, "ready", first)
+    version("Monthly book", 3, "failed", first)
+    broken = version("Broken", 1, "failed")
+    version("Broken", 2, "validating", broken)
+
+    def listed(query):
+        response = api_as(admin).get(f"/api/datasets/?{query}")
+        assert response.status_code == 200, response.content
+        return sorted((row["name"], row["version"]) for row in response.json()["results"])
+
+    assert listed("current=true") == [("Broken", 2), ("Monthly book", 2)]
+    assert listed("current=false") == [("Broken", 1), ("Monthly book", 1), ("Monthly book", 3)]
+    assert listed("current=true&name=monthly") == [("Monthly book", 2)]
+    for lineage in (first, broken):  # the same answer as the page's own rule
+        assert current_version(list(versions_of(lineage))).version == 2
+    assert api_as(admin).get("/api/datasets/?current=perhaps").status_code == 400
