@@ -60,6 +60,10 @@ bench-jobs: $(STAMP)
 bench-scoring: $(STAMP)
 	$(PY) -m benchmarks scoring
 
+# Okamoto-Uchiyama against Paillier, the same operations in one process (part of `make bench`); rewrites its own section of docs/benchmarks.md.
+bench-ou: $(STAMP)
+	$(PY) -m benchmarks ou
+
 # Translations (needs GNU gettext). The engine's texts are listed first (fedweb/i18n/engine_text.py),
 # then every text goes into the .po, then the .mo is compiled; both are committed. File-only
 # locations keep the .po's diff small when code moves.
