@@ -790,6 +790,37 @@ class EncryptedArray:
             return [x for part in results for x in part]
         return [kernels.product([part[g] for part in results], modulus) for g in range(n_groups)]
 
+    def index_sums(self, index_lists: Sequence[Any]) -> EncryptedArray:
+        """Sums of a 1-D array over lists of positions: entry ``g`` is the sum of ``self[i]`` for ``i`` in list ``g``.
+
+        The lists may differ in length, overlap or be empty (a fresh
+        encryption of 0), e.g. the rows of each tree node, or each bucket's
+        rows when buckets are given as row lists rather than as ids per row
+        (then see :func:`bucket_sum`). Returns shape ``(len(index_lists),)``.
+        """
+        if self.ndim != 1:
+            raise ValueError(f"index_sums needs a 1-D EncryptedArray, got shape {self.shape}")
+        lists = []
+        for ix in index_lists:
+            array = np.asarray(ix)
+            if array.size == 0:
+                array = array.astype(np.int64)
+            if array.ndim != 1 or array.dtype.kind not in "iu":
+                raise ValueError("each index list must be a 1-D list of integer positions")
+            if array.size and (array.min() < 0 or array.max() >= self.size):
+                raise ValueError(f"positions must lie in [0, {self.size})")
+            lists.append(array.tolist())
+        longest = max((len(ix) for ix in lists), default=0)
+        bound = self._check_bound(self.bound * longest, "these sums")
+        cts, modulus = self._cts, self.public_key.ciphertext_modulus
+
+        def task(chunk: list[list[int]]) -> list[mpz | None]:
+            return [kernels.product([cts[i] for i in ix], modulus) for ix in chunk]
+
+        ranges = kernels.spans(len(lists), kernels.chunk_count(len(lists), 1))
+        parts = kernels.run_tasks(task, [(lists[lo:hi],) for lo, hi in ranges])
+        return self._like(self._fresh_zeros([x for part in parts for x in part]), (len(lists),), bound=bound)
+
     def sum(self, axis: int | None = None) -> EncryptedArray:
         """Sum of all elements (``axis=None``, a 0-d array) or along one axis."""
         grid = self._index_grid()

@@ -236,6 +236,25 @@ def test_every_operation_gives_what_our_paillier_gives(keys, paillier_keys):
         np.testing.assert_array_equal(ours, reference)
 
 
+def test_sums_over_index_lists_match_integer_sums_in_both_schemes(keys, paillier_keys):
+    rng = np.random.default_rng(9)
+    a = rng.integers(-(2**50), 2**50, size=60)
+    lists = [rng.choice(60, size=size, replace=False) for size in (1, 7, 60, 23)] + [[], [3, 3, 3]]
+    expected = [int(a[np.asarray(ix, dtype=np.int64)].sum()) for ix in lists]
+    for public, private in (keys, paillier_keys):
+        sums = public.encrypt_int(a).index_sums(lists)
+        assert sums.shape == (6,) and private.decrypt_int(sums).tolist() == expected
+        assert sums.bound == 60 * int(np.abs(a).max())
+    enc = keys[0].encrypt_int(a)
+    for bad in ([[60]], [[-1]], [[0.5]], [[[1, 2]]]):
+        with pytest.raises(ValueError, match="position"):
+            enc.index_sums(bad)
+    with pytest.raises(ValueError, match="1-D"):
+        enc.reshape(6, 10).index_sums([[0]])
+    with pytest.raises(PlaintextOverflowError):
+        keys[0].encrypt_int([keys[0].max_int // 2 + 1]).index_sums([[0, 0]])
+
+
 def test_empty_buckets_are_fresh_encryptions_of_zero(keys):
     public, private = keys
     enc = public.encrypt_int([1, 2, 3])
