@@ -168,6 +168,8 @@ def _value(key: str, value) -> Value:
         return Value(f"#{value}")
     if isinstance(value, (dict, list)):  # inside a list: kept compact
         return Value(json.dumps(value, ensure_ascii=False, sort_keys=True), code=True)
+    if isinstance(value, int) and key not in CODE_KEYS:  # counts and sizes read as 100,000
+        return Value(f"{value:,}")
     return Value(str(value), code=key in CODE_KEYS)
 
 

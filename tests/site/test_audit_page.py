@@ -129,3 +129,11 @@ def test_the_chain_still_verifies_after_users_read_and_export_it(granted_dataset
 def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert client.get("/audit/").status_code == 302
     assert client.get("/audit/export.csv").status_code == 302
+
+
+def test_counts_in_the_details_read_with_thousands_separators_and_ids_stay_as_they_are():
+    from fedweb.audit.display import describe
+
+    items = {item.key: item for item in describe({"rows": 100000, "size_bytes": 6144912, "job": 12345})}
+    assert items["rows"].value.text == "100,000" and items["size_bytes"].value.text == "6,144,912"
+    assert items["job"].value.text == "12345" and items["job"].value.code
