@@ -31,17 +31,16 @@ timing. ``ratio`` is OU / Paillier in the row's unit: above 1 OU is faster
 
 ``quick=True`` shrinks every size to check the harness in seconds.
 Run ``python -m benchmarks ou`` (rewrites this section of docs/benchmarks.md;
-``make bench-ou``) or ``python -m benchmarks.bench_ou [--quick]`` to print the rows.
+``make bench-ou``) or ``python -m benchmarks --quick ou`` (prints the rows only).
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_paillier import _fmt, _interleaved, _print_table, _rate
+from benchmarks.bench_paillier import _fmt, _interleaved, _rate
 from engine.crypto import ou, paillier
 
 SECTION = (
@@ -158,14 +157,3 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                      per_entry_bytes["ou"] / per_entry_bytes["paillier"], "none: shown for the packing", True))
     return rows
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ou", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    args = parser.parse_args(argv)
-    _print_table(run(quick=args.quick))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
