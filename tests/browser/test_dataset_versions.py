@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import PASSWORD
 
-from .chromium import launched, new_page
+from .chromium import launched
+from .scene import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,13 +32,7 @@ def browser():
 
 
 def _signed_in(browser, live_server, username, **options):
-    page = new_page(browser, viewport={"width": 1024, "height": 800}, **options)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+    return signed_in(browser, live_server, username, PASSWORD, **{"viewport": {"width": 1024, "height": 800}, **options})
 
 
 @pytest.fixture

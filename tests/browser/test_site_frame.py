@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import PASSWORD
 
-from .chromium import SCREENSHOTS, launched, new_page
+from .chromium import SCREENSHOTS, launched
+from .scene import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,13 +26,7 @@ def browser():
 
 
 def _sign_in(browser, live_server, username: str, **options):
-    page = new_page(browser, **options)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+    return signed_in(browser, live_server, username, PASSWORD, **options)
 
 
 def test_a_missing_page_leads_back_to_its_section(browser, live_server, alice):
