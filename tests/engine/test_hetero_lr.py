@@ -13,7 +13,7 @@ import pytest
 from engine import wire
 from engine.components.hetero_lr import hetero_lr, hetero_lr_predict, model, protocol, scorecard
 from engine.components.hetero_lr.keyowner import OwnerEncryptor
-from engine.crypto import paillier
+from engine.crypto import ou, paillier
 from engine.errors import (
     AllMissingColumn,
     ConstantColumn,
@@ -215,16 +215,68 @@ def test_owner_encryption_makes_ciphertexts_the_library_decrypts(workers):
     assert encryptor.worker_count == 0
 
 
+def test_owner_encryption_under_okamoto_uchiyama_is_the_public_key_path_without_workers():
+    public, private = ou.generate_keypair()
+    values = np.random.default_rng(1).normal(scale=1000, size=300)
+    encryptor = OwnerEncryptor(private, workers=2)
+    try:
+        assert encryptor.worker_count == 0
+        encrypted = encryptor.encrypt(values)
+        assert encrypted.public_key is public and all(0 < c < public.n for c in encrypted.ciphertexts)
+        assert np.array_equal(private.decrypt(encrypted), np.rint(values * 2.0**53) / 2.0**53)
+        assert len(set(encryptor.encrypt(np.zeros(200)).ciphertexts)) == 200
+        assert [int(v) for v in private.decrypt_int(ou.EncryptedArray.from_ciphertexts(
+            public, encryptor.encrypt_integers([-7, 9]), frac_bits=0))] == [-7, 9]
+    finally:
+        encryptor.close()
+
+
+def test_a_crafted_okamoto_uchiyama_ciphertext_is_refused_rather_than_decrypted_for_the_peer():
+    """The raw decryption of G**M for M > p is M mod p, which gives away p: the bound check stops it."""
+    public, private = ou.generate_keypair()
+    bits = protocol.gradient_bits(32, 1000)
+    honest, masks = protocol.mask(public.encrypt_int([3, -4], frac_bits=0), bits)
+    assert protocol.unmask(protocol.decrypt_for_peer(private, protocol.ciphertexts(honest), 2, "g", bits), masks, bits,
+                           "g") == [3, -4]
+    big = (1 << 700) + 12345  # beyond p (683 bits)
+    crafted = wire.BigIntArray([pow(int(public.g), big, int(public.n)), pow(int(public.g), big * 3, int(public.n))])
+    with pytest.raises(ProtocolError, match="does not decrypt within its public bound"):
+        protocol.decrypt_for_peer(private, crafted, 2, "guest_gradient", bits)
+    with pytest.raises(ProtocolError, match="does not decrypt within its public bound"):
+        protocol.read_loss_share(private, wire.BigIntArray(crafted.values[:1]), 1000)
+
+
+def test_a_peer_key_that_is_malformed_too_long_or_of_the_other_scheme_is_refused():
+    ou_key = ou.generate_keypair()[0].to_bytes()
+    paillier_key = paillier.generate_keypair(1024, insecure_allow_small_keys=True)[0].to_bytes()
+    assert protocol.peer_public_key(ou_key, False, "ou").bits == 2048
+    cases = [
+        (ou_key[:-1], "ou", "Okamoto-Uchiyama public key is not acceptable"),
+        (paillier_key, "ou", "not an exported Okamoto-Uchiyama public key"),
+        (b"OU1" + b"\x01" * 3 * 2048, "ou", "at most 8192 bits"),
+        (int.from_bytes(paillier_key, "big"), "paillier", "not an exported Paillier key"),
+        (b"\x02" * 256, "paillier", "Paillier public key is not acceptable"),  # even n
+        (paillier_key, "paillier", "too small"),
+    ]
+    for data, scheme, message in cases:
+        with pytest.raises(ProtocolError, match=message):
+            protocol.peer_public_key(data, False, scheme)
+
+
 def test_masks_hide_the_value_and_come_off_exactly():
     public, private = paillier.generate_keypair(1024, insecure_allow_small_keys=True)
     values = np.array([-5, 0, 12345], dtype=np.int64)
     encrypted = public.encrypt_int(values)
     masked, masks = protocol.mask(encrypted, 20)
-    seen = protocol.decrypt_for_peer(private, protocol.ciphertexts(masked), 3, "test")
+    seen = protocol.decrypt_for_peer(private, protocol.ciphertexts(masked), 3, "test", 20)
     assert protocol.unmask(seen, masks, 20, "test") == [-5, 0, 12345]
     assert all(abs(v) > 2**60 for v in seen)  # what the decrypting party sees is the mask, not the value
     again, _ = protocol.mask(encrypted, 20)
-    assert protocol.decrypt_for_peer(private, protocol.ciphertexts(again), 3, "test") != seen
+    assert protocol.decrypt_for_peer(private, protocol.ciphertexts(again), 3, "test", 20) != seen
+    # Masked with a wider bound than the protocol's: refused, not decrypted and sent back.
+    wide, _ = protocol.mask(encrypted, 40)
+    with pytest.raises(ProtocolError, match="does not decrypt within its public bound"):
+        protocol.decrypt_for_peer(private, protocol.ciphertexts(wide), 3, "test", 20)
     with pytest.raises(ProtocolError, match="bound"):
         protocol.unmask([m + 2**21 for m in masks], masks, 20, "test")
 
@@ -308,6 +360,65 @@ def test_loss_only_validation_trains_the_same_model_and_reports_only_the_validat
         hetero_lr.validate_params({"validation_reveal": "loss_only", "early_stopping": "validation_auc"})
 
 
+# ------------------------------------------------------------------ Okamoto-Uchiyama (he_scheme="ou")
+
+OU_KEYS = {"key_bits": 2048, "insecure_allow_small_keys": False, "he_scheme": "ou"}
+
+
+def test_under_okamoto_uchiyama_the_federated_weights_equal_central_training():
+    guest, host = breast_cancer()
+    params = {"learning_rate": 0.3, "batch_size": 150, "max_epochs": 6, "l2": 0.01, "decay": 0.1, "seed": 5,
+              "early_stopping": "validation_auc", "patience": 2, "tol": 0.0}
+    transport = RecordingTransport()
+    out = train({**OU_KEYS, **params}, guest[:420], host[:420], guest[420:], host[420:], transport=transport)
+    weights, intercept = federated_weights(out)
+    X, y = joined(guest, host)
+    central = logistic.fit(X[:420], y[:420], X_val=X[420:], y_val=y[420:], **central_settings(params))
+    assert np.max(np.abs(weights - central.weights)) < 1e-12 and abs(intercept - central.intercept) < 1e-12
+    metrics = out["guest"]["metrics"]
+    assert metrics["epochs"] == central.epochs and metrics["best_epoch"] == central.best_epoch
+    for fed, cen in zip(metrics["history"], central.history, strict=True):
+        assert fed["train_loss"] == pytest.approx(cen["train_loss"], abs=1e-9)
+        assert fed["validation_auc"] == pytest.approx(cen["validation_auc"], abs=1e-12)
+    assert out["guest"]["model"]["params"]["he_scheme"] == out["host"]["model"]["params"]["he_scheme"] == "ou"
+    # Both keys really were 2048-bit Okamoto-Uchiyama: every ciphertext lies below its key's n.
+    hellos = {src: value for src, dst, key, value in transport.sent if key.endswith("hello")}
+    keys = {src: ou.PublicKey.from_bytes(hello["public_key"]) for src, hello in hellos.items()}
+    assert {k.bits for k in keys.values()} == {2048}
+    for src, dst, key, value in transport.sent:
+        if isinstance(value, wire.BigIntArray):
+            owner = {"u_host": "host", "v_guest": "guest", "validation_v": "guest", "loss": "guest",
+                     "validation_loss": "guest", "guest_gradient": "host", "host_gradient": "guest"}[key.rsplit("/", 1)[-1]]
+            assert all(0 < c < keys[owner].n for c in value.values), key
+
+
+@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+def test_loss_only_validation_under_either_scheme_trains_the_central_model(scheme):
+    guest, host = breast_cancer()
+    params = {"learning_rate": 0.3, "batch_size": 200, "max_epochs": 2, "seed": 4, "early_stopping": "validation_loss",
+              "validation_reveal": "loss_only"}
+    keys = OU_KEYS if scheme == "ou" else {}
+    out = train({**keys, **params}, guest[:400], host[:400], guest[400:], host[400:])
+    X, y = joined(guest, host)
+    central = logistic.fit(X[:400], y[:400], X_val=X[400:], y_val=y[400:], **central_settings(params))
+    assert np.max(np.abs(federated_weights(out)[0] - central.weights)) < 1e-12
+    for fed, cen in zip(out["guest"]["metrics"]["history"], central.history, strict=True):
+        assert fed["validation_loss"] == pytest.approx(cen["validation_loss"], abs=1e-9)
+
+
+def test_parties_set_to_different_schemes_refuse_to_train_naming_both():
+    guest, host = breast_cancer()
+    with pytest.raises(InvalidParameters, match="he_scheme") as info:
+        train({"max_epochs": 1}, guest, host, role_params={"host": {"he_scheme": "ou"}})
+    assert info.value.param == "he_scheme"
+    assert "'paillier'" in str(info.value) and "'ou'" in str(info.value)
+    assert _encryption_workers_of_this_process() == 0
+    assert hetero_lr.validate_params({}).he_scheme == "paillier"
+    with pytest.raises(InvalidParameters) as info:
+        hetero_lr.validate_params({"he_scheme": "ou", "key_bits": 1024})
+    assert info.value.param == "key_bits"
+
+
 # ------------------------------------------------------------------ what each party receives
 
 
@@ -324,7 +435,8 @@ class RecordingTransport(InMemoryTransport):
 def test_each_party_receives_only_what_the_security_statement_says(monkeypatch):
     keys: dict[str, tuple] = {}
 
-    def keypair(bits, insecure):
+    def keypair(bits, insecure, scheme):
+        assert scheme == "paillier"
         pair = paillier.generate_keypair(bits, insecure_allow_small_keys=insecure)
         keys[threading.current_thread().name.rsplit("-", 1)[-1]] = pair
         return pair

@@ -13,6 +13,7 @@ import xgboost as xgb
 
 from engine import wire
 from engine.components.secureboost import hetero_secureboost, hetero_secureboost_predict
+from engine.crypto import ou, paillier
 from engine.errors import (
     AllMissingColumn,
     InvalidInput,
@@ -299,6 +300,95 @@ def test_keys_below_2048_bits_need_the_explicit_test_flag():
     assert schema["additionalProperties"] is False and schema["properties"]["max_bins"]["default"] == 32
 
 
+# ------------------------------------------------- Okamoto-Uchiyama (he_scheme="ou")
+
+OU_KEYS = {"key_bits": 2048, "insecure_allow_small_keys": False, "he_scheme": "ou"}
+
+
+def test_under_okamoto_uchiyama_the_trees_are_identical_to_central_trees(cancer):
+    transport = CapturingTransport()
+    result = train(cancer["guest"], cancer["host"], guest_validate=cancer["guest_valid"],
+                   host_validate=cancer["host_valid"], transport=transport, **OU_KEYS, **CANCER_PARAMS)
+    reference = central(cancer["guest"], cancer["host"], validate=(cancer["guest_valid"], cancer["host_valid"]),
+                        **CANCER_PARAMS)
+    assert_identical_to_central(result, reference)
+    history = result["guest"]["metrics"]["history"]
+    assert [h["validate_logloss"] for h in history] == [h["validate_logloss"] for h in reference["history"]]
+    assert result["guest"]["metrics"]["trees"] == reference["n_trees"] == 5
+    assert result["guest"]["model"]["params"]["he_scheme"] == "ou"
+    # What travelled really was Okamoto-Uchiyama under a 2048-bit n = p^2 q: half-size ciphertexts below n.
+    hello = transport.received["host"][0][1]
+    assert hello["he_scheme"] == "ou"
+    public = ou.PublicKey.from_bytes(hello["public_key"])
+    assert public.bits == 2048
+    for key, message in transport.received["host"] + transport.received["guest"]:
+        for leaf in leaves_of(message):
+            if isinstance(leaf, wire.BigIntArray):
+                assert all(0 < c < public.n for c in leaf.values), key
+                assert max(c.bit_length() for c in leaf.values) > 2000, key
+    # The host packs a third as many histogram entries per ciphertext as with Paillier.
+    assert result["host"]["metrics"]["work"]["ciphertexts_sent"] > 0
+
+
+def test_the_scheme_is_a_choice_in_the_form_and_paillier_stays_the_default():
+    assert hetero_secureboost.validate_params({}).he_scheme == "paillier"
+    schema = hetero_secureboost.describe()["parameters"]["properties"]["he_scheme"]
+    assert schema["enum"] == ["paillier", "ou"] and schema["default"] == "paillier" and schema["title"]
+    with pytest.raises(InvalidParameters) as info:
+        hetero_secureboost.validate_params({"he_scheme": "rsa"})
+    assert info.value.param == "he_scheme"
+    with pytest.raises(InvalidParameters) as info:
+        hetero_secureboost.validate_params({"he_scheme": "ou", "key_bits": 1024})
+    assert info.value.param == "key_bits"
+
+
+def test_parties_set_to_different_schemes_refuse_to_train_naming_both(cancer):
+    guest, host = cancer["guest"].iloc[:60], cancer["host"].iloc[:60]
+    with pytest.raises(InvalidParameters, match="same he_scheme") as info:
+        train(guest, host, n_trees=1, max_depth=1, role_params={"host": {"he_scheme": "ou"}})
+    assert info.value.param == "he_scheme"
+    assert "Paillier (he_scheme='paillier')" in str(info.value)
+    assert "Okamoto-Uchiyama (he_scheme='ou')" in str(info.value)
+
+
+class TamperingTransport(InMemoryTransport):
+    """Changes fields of the guest's hello on its way to the host."""
+
+    def __init__(self, **changes):
+        super().__init__()
+        self.changes = changes
+
+    def push(self, session_id, src, dst, key, payload):
+        if dst == "host" and key.endswith("setup/hello"):
+            payload = wire.encode({**wire.decode(payload), **self.changes})
+        super().push(session_id, src, dst, key, payload)
+
+
+def test_a_malformed_or_foreign_public_key_is_refused_before_anything_is_encrypted(cancer):
+    guest, host = cancer["guest"].iloc[:60], cancer["host"].iloc[:60]
+    good_ou = ou.generate_keypair()[0].to_bytes()
+    odd_n = (1 << 2047) + 1  # divisible by 3: not a modulus
+    cases = [
+        ({"he_scheme": "ou", "public_key": good_ou[:-1]}, "Okamoto-Uchiyama public key is not acceptable"),
+        ({"he_scheme": "ou", "public_key": b"OU1" + odd_n.to_bytes(256, "big") * 3}, "not acceptable"),
+        ({"he_scheme": "ou", "public_key": b"OU1" + b"\xff" * 3 * 2048}, "at most 8192 bits"),
+        ({"he_scheme": "ou", "public_key": int(odd_n)}, "exported Okamoto-Uchiyama key"),  # the v1 form
+        ({"he_scheme": "elgamal"}, "unknown encryption scheme 'elgamal'"),
+        ({"he_scheme": "ou", "public_key": paillier.generate_keypair(1024, insecure_allow_small_keys=True)[0]
+          .to_bytes()}, "not an exported Okamoto-Uchiyama public key"),
+    ]
+    for changes, message in cases:
+        with pytest.raises(ProtocolError, match=message):
+            train(guest, host, n_trees=1, max_depth=1, transport=TamperingTransport(**changes), **OU_KEYS)
+    small = ou.generate_keypair(1024, insecure_allow_small_keys=True)[0].to_bytes()
+    with pytest.raises(ProtocolError, match="too small"):
+        train(guest, host, n_trees=1, max_depth=1, transport=TamperingTransport(public_key=small), **OU_KEYS)
+    # A host that allows test keys still holds the guest to its own key_bits.
+    with pytest.raises(InvalidInput, match="1024 bits; this party requires 2048"):
+        train(guest, host, n_trees=1, max_depth=1, transport=TamperingTransport(public_key=small),
+              **{**OU_KEYS, "insecure_allow_small_keys": True})
+
+
 # ------------------------------------------------------- message inspection
 
 
@@ -330,7 +420,9 @@ def test_the_host_receives_only_ciphertexts_row_masks_and_ids_and_the_guest_no_h
     transport = CapturingTransport()
     guest, host = cancer["guest"].iloc[:150], cancer["host"].iloc[:150]
     result = train(guest, host, transport=transport, n_trees=2, max_depth=3, subsample=0.7)
-    public_n = transport.received["host"][0][1]["public_key"]
+    hello = transport.received["host"][0][1]
+    assert hello["he_scheme"] == "paillier"
+    public_n = paillier.PublicKey.from_bytes(hello["public_key"], insecure_allow_small_keys=True).n
 
     for key, message in transport.received["host"]:
         for leaf in leaves_of(message):

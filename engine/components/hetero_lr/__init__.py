@@ -1,8 +1,8 @@
 """Hetero (vertical) logistic regression: ``hetero_lr``, ``hetero_lr_predict`` and ``scorecard``.
 
-Declarations and parameters live here; the two-key Paillier protocol, its
-message table and what each party learns are in
-:mod:`engine.components.hetero_lr.protocol`; the algorithm itself (the
+Declarations and parameters live here; the two-key protocol (Paillier or
+Okamoto-Uchiyama keys, as ``he_scheme`` says), its message table and what each
+party learns are in :mod:`engine.components.hetero_lr.protocol`; the algorithm itself (the
 Taylor-approximated loss, batches, learning rate, early stopping) and its
 central plaintext twin are in :mod:`engine.ml.logistic`; the model file
 format in :mod:`engine.components.hetero_lr.model`. Guide:
@@ -92,8 +92,16 @@ class HeteroLRParams(BaseModel):
                                           "value, for the encrypted products (32: changes below 2^-33).")
     insecure_allow_small_keys: bool = Field(False, title="Allow small keys (tests only)",
                                             description="Permit keys below 2048 bits. Never in production.")
-    key_bits: int = Field(2048, ge=512, le=8192, multiple_of=2, title="Paillier key size (bits)",
-                          description="Size of each party's own Paillier key; at least 2048.")
+    he_scheme: Literal["paillier", "ou"] = Field(
+        "paillier", title="Encryption scheme",
+        description="The additively homomorphic scheme of both parties' keys. Both schemes train the same model, "
+                    "reveal the same to each party and, at 2048 bits, have the same 112-bit security (as hard as "
+                    "factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so its "
+                    "encryption and arithmetic are faster and each ciphertext takes half the bytes; Paillier is "
+                    "the longer-established scheme. Both parties must choose the same.")
+    key_bits: int = Field(2048, ge=512, le=8192, multiple_of=2, title="Key size (bits)",
+                          description="Size of each party's own modulus n (Paillier's n, or Okamoto–Uchiyama's "
+                                      "n = p²q); at least 2048.")
     checkpoint_dir: str | None = Field(
         None, title="Checkpoint directory",
         description="Local directory (set per party, by the operator) where each epoch's training state is written "
@@ -112,6 +120,7 @@ class HeteroLRParams(BaseModel):
     @field_validator("key_bits")
     @classmethod
     def _key_size(cls, value: int, info: ValidationInfo) -> int:
+        # 2048 is the secure minimum of both schemes (MIN_SECURE_KEY_BITS of paillier and ou).
         if value < 2048 and not info.data.get("insecure_allow_small_keys"):
             raise ValueError("keys below 2048 bits need insecure_allow_small_keys (tests only)")
         return value
@@ -164,7 +173,7 @@ hetero_lr = Component(
     version="1.0.0",
     description=(
         "Vertical logistic regression between a label holder (guest) and a feature provider (host), each with its "
-        "own Paillier key and no third party: mini-batch gradient descent on the Taylor-approximated loss, "
+        "own Paillier or Okamoto–Uchiyama key and no third party: mini-batch gradient descent on the Taylor-approximated loss, "
         "learning-rate decay, L2, early stopping, a checkpoint every epoch. Neither party sees the other's "
         "features, labels, weights or per-row partial scores on training rows."
     ),

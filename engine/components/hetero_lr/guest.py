@@ -23,7 +23,7 @@ from engine.components.hetero_lr import model, protocol
 from engine.components.hetero_lr.keyowner import OwnerEncryptor
 from engine.components.hetero_lr.protocol import FRAC_BITS, expect
 from engine.components.hetero_lr.tables import as_frame, read_party, write_checkpoint
-from engine.crypto import paillier
+from engine.crypto import he
 from engine.errors import InvalidInput, ProtocolError
 from engine.federation.context import Context
 from engine.ml import logistic
@@ -82,8 +82,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         model_id = uuid.uuid4().hex
     resumed_from = trainer.epoch if resume is not None else None
 
-    public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys)
-    paillier.warm_up()
+    public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys, params.he_scheme)
+    he.scheme(params.he_scheme).warm_up()
     encryptor = OwnerEncryptor(private)
     cleanup.callback(encryptor.close)
     nonce = protocol.new_nonce()
@@ -107,7 +107,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
     protocol.check_protocol(hello, protocol.PROTOCOL)
     protocol.check_peer_hello(hello, params, nonce, data.ids, val.ids if val is not None else None, resumed_from,
                               model_id, "host")
-    host_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys)
+    host_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys, params.he_scheme)
     m_h = hello["weights"]
     if not isinstance(m_h, int) or m_h < 1:
         raise ProtocolError("the host announced no features")
@@ -141,7 +141,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
             bctx.peer.send("guest_gradient", protocol.ciphertexts(masked))
 
             # The host's gradient, masked by the host: decrypt it and send it back.
-            plain = protocol.decrypt_for_peer(private, bctx.peer.recv("host_gradient"), m_h, "host_gradient")
+            plain = protocol.decrypt_for_peer(private, bctx.peer.recv("host_gradient"), m_h, "host_gradient", bits)
             bctx.peer.send("host_gradient_plain", plain)
 
             sums4 = protocol.unmask(bctx.peer.recv("guest_gradient_plain"), masks, bits, "guest_gradient_plain")
@@ -215,7 +215,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
     return outputs
 
 
-def _validate(ectx: Context, params: Any, encryptor: OwnerEncryptor, private: paillier.PrivateKey,
+def _validate(ectx: Context, params: Any, encryptor: OwnerEncryptor, private: he.HEPrivateKey,
               Xv: np.ndarray, val: Any, w: np.ndarray, m: int) -> dict[str, float]:
     """Validation metrics after an epoch (see the protocol's steps 6)."""
     u_g = Xv @ w[:m] + w[m]

@@ -18,7 +18,7 @@ from engine.components.hetero_lr.guest import _ids_sha256, _params_record, _scor
 from engine.components.hetero_lr.keyowner import OwnerEncryptor
 from engine.components.hetero_lr.protocol import FRAC_BITS, expect
 from engine.components.hetero_lr.tables import read_party, write_checkpoint
-from engine.crypto import paillier
+from engine.crypto import he
 from engine.errors import InvalidInput, ProtocolError
 from engine.federation.context import Context
 from engine.ml import logistic
@@ -74,8 +74,8 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
         model_id = None
     resumed_from = epoch if resume is not None else None
 
-    public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys)
-    paillier.warm_up()
+    public, private = protocol.new_keypair(params.key_bits, params.insecure_allow_small_keys, params.he_scheme)
+    he.scheme(params.he_scheme).warm_up()
     encryptor = OwnerEncryptor(private)
     cleanup.callback(encryptor.close)
     peer = ctx.peer
@@ -100,7 +100,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
     protocol.check_peer_hello(hello, params, nonce, data.ids, val.ids if val is not None else None, resumed_from,
                               model_id, "guest")
     model_id = str(hello["model_id"])
-    guest_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys)
+    guest_key = protocol.peer_public_key(hello["public_key"], params.insecure_allow_small_keys, params.he_scheme)
     m_g = hello["weights"]
     if not isinstance(m_g, int) or m_g < 1:
         raise ProtocolError("the guest announced no weights")
@@ -140,7 +140,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
             cross = column if cross is None else cross + column
 
             # The guest's gradient, masked by the guest: decrypt it and send it back.
-            plain = protocol.decrypt_for_peer(private, bctx.peer.recv("guest_gradient"), m_g, "guest_gradient")
+            plain = protocol.decrypt_for_peer(private, bctx.peer.recv("guest_gradient"), m_g, "guest_gradient", bits)
             bctx.peer.send("guest_gradient_plain", plain)
 
             sums4 = protocol.unmask(bctx.peer.recv("host_gradient_plain"), masks, bits, "host_gradient_plain")
@@ -201,7 +201,7 @@ def _train(ctx: Context, params: Any, inputs: dict[str, Any], cleanup: contextli
     return outputs
 
 
-def _validate(ectx: Context, params: Any, guest_key: paillier.PublicKey, Xv: np.ndarray, w: np.ndarray) -> None:
+def _validate(ectx: Context, params: Any, guest_key: he.HEPublicKey, Xv: np.ndarray, w: np.ndarray) -> None:
     """The host's part of the validation step (see the protocol's steps 6)."""
     u_h = Xv @ w
     if params.validation_reveal == "scores":

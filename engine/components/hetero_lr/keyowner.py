@@ -1,4 +1,4 @@
-"""Paillier encryption by the key's owner: the same ciphertexts, several times cheaper.
+"""Encryption by the key's owner: for Paillier the same ciphertexts, several times cheaper.
 
 In the hetero LR protocol every per-row encryption is made by the owner of
 the key (the host encrypts ``u_h`` under its own key, the guest ``v`` under
@@ -26,6 +26,14 @@ Nothing about the ciphertexts changes (a ciphertext is a number modulo
 ``n**2``; how it was computed is invisible), so the receiving party and every
 operation on them are unaffected. ``FEDWEB_PAILLIER_HELPERS=0`` (the Paillier
 layer's switch) keeps everything in-process.
+
+An Okamoto-Uchiyama key (``he_scheme="ou"``) encrypts with its public key
+(``G**m H**r mod n`` from fixed-base tables, on the encryption layer's
+threads): that path already works modulo the 2048-bit ``n``, not ``n**2``,
+and measured faster than the Paillier owner path above (4,900-5,600 against
+2,900-3,700 encryptions/s on the shared 2-core machine). A CRT variant
+modulo ``p**2`` and ``q`` could gain perhaps 1.5x more; encryption is a small
+part of an epoch, so it is not done.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from gmpy2 import mpz
 
 from engine.components.hetero_lr import _owner_worker as worker
 from engine.crypto import paillier
-from engine.crypto.paillier import EncryptedArray, PrivateKey
+from engine.crypto.he import EncryptedArray, HEPrivateKey
 
 WINDOW_BITS = 11
 MIN_ROWS_PER_WORKER = 64
@@ -91,20 +99,27 @@ def _stop(workers: list[_Worker]) -> None:
 
 
 class OwnerEncryptor:
-    """Encrypt under one's own Paillier key: CRT, fixed-base tables, worker processes."""
+    """Encrypt under one's own key: for Paillier by CRT, fixed-base tables and worker processes.
 
-    def __init__(self, private: PrivateKey, *, workers: int | None = None):
+    For any other scheme (Okamoto-Uchiyama) it is the public key's own
+    ``encrypt``, with no worker (see the module docstring).
+    """
+
+    def __init__(self, private: HEPrivateKey, *, workers: int | None = None):
         public = private.public_key
         self.public = public
-        self._p, self._q = int(private.p), int(private.q)
-        self.exponent_bits = public.short_exponent_bits
+        self.crt = isinstance(private, paillier.PrivateKey)
         self._state: worker.State | None = None
         self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._finalizer = weakref.finalize(self, _stop, self._workers)
+        if not self.crt:
+            return
+        self._p, self._q = int(private.p), int(private.q)
+        self.exponent_bits = public.short_exponent_bits
         count = paillier.thread_count() if workers is None else workers
         if os.environ.get("FEDWEB_PAILLIER_HELPERS", "1") == "0":
             count = 0
-        self._workers: list[_Worker] = []
-        self._finalizer = weakref.finalize(self, _stop, self._workers)
         if count >= 1:
             self._start(count)
 
@@ -140,6 +155,8 @@ class OwnerEncryptor:
 
     def encrypt_integers(self, integers: Sequence[int]) -> list[mpz]:
         """Ciphertexts of signed integers (already checked against the key's range)."""
+        if not self.crt:
+            return self.public.encrypt_int(list(integers)).ciphertexts
         n = self.public.n
         residues = [int(k) % n for k in integers]
         with self._lock:
@@ -170,6 +187,8 @@ class OwnerEncryptor:
     def encrypt(self, values: Any, *, frac_bits: int = paillier.DEFAULT_FRAC_BITS) -> EncryptedArray:
         """Like ``public_key.encrypt(values, frac_bits=...)`` for a 1-D float array."""
         values = np.asarray(values, dtype=np.float64).ravel()
+        if not self.crt:
+            return self.public.encrypt(values, frac_bits=frac_bits)
         integers = [int(k) for k in np.rint(np.ldexp(values, frac_bits)).tolist()]
         bound = max((abs(k) for k in integers), default=0)
         if bound > self.public.max_int:

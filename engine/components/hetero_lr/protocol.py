@@ -1,4 +1,8 @@
-"""Hetero logistic regression between two parties, each with its own Paillier key.
+"""Hetero logistic regression between two parties, each with its own additively homomorphic key.
+
+Both keys are of the scheme ``he_scheme`` names: Paillier or Okamoto-Uchiyama
+(:mod:`engine.crypto.he`; the two give identical results, see "The scheme"
+below).
 
 Setting: the guest holds the labels ``y`` and features ``X_g``, the host
 features ``X_h`` for the same rows (aligned by ``psi``: row ``i`` is the same
@@ -23,13 +27,13 @@ Per-batch messages are named ``epoch<e>/batch.<k>/<name>``; per-epoch ones
 step   dir    message                     content
 =====  =====  ==========================  ==============================================================
 0      G->H   ``hello``                   protocol id, model id, row counts (training, validation), its
-                                          number of weights, the guest's public key ``n_G``, a 32-byte
+                                          number of weights, the guest's exported public key, a 32-byte
                                           nonce, the digests ``SHA-256(nonce, ids)`` of its training and
                                           validation ids, the shared settings, the epoch it resumes from
                                           (and whether training is already done)
-0      H->G   ``hello``                   the same from the host (public key ``n_H``; digests keyed by
-                                          the guest's nonce). Both check rows, ids, settings and key
-                                          sizes.
+0      H->G   ``hello``                   the same from the host (its public key; digests keyed by the
+                                          guest's nonce). Both check rows, ids, settings (``he_scheme``
+                                          among them) and key sizes.
 1      G->H   ``order``                   the epoch's row order: a permutation of ``0..n-1`` (aligned
                                           row positions, not data); the batches are its consecutive
                                           near-equal chunks (:func:`engine.ml.logistic.batches`)
@@ -80,17 +84,37 @@ where ``2**beta`` is a *public* bound on ``|x|`` (computed from
 and the batch size, never from the data, so the mask's size tells nothing).
 The distribution of ``x + R`` is within statistical distance ``2**-128`` of
 that of ``x' + R`` for any other admissible ``x'``. ``beta + 128`` stays far
-below the Paillier plaintext range (a 2048-bit key holds 2046 bits; a
-gradient needs ``beta`` ~ 86 + feature_bits + log2(batch), ~135 by
-default). Before a result goes to the key owner it is re-randomised with a
-full ``r**n`` factor (:meth:`EncryptedArray.rerandomize`), so its randomness
-carries nothing about how it was computed (circuit privacy).
+below the plaintext range (a 2048-bit Paillier key holds 2046 bits, an
+Okamoto-Uchiyama key 681; a gradient needs ``beta`` ~ 86 + feature_bits +
+log2(batch), ~135 by default). Before a result goes to the key owner it is
+re-randomised with full-length randomness (:meth:`EncryptedArray.rerandomize`:
+Paillier's ``r**n``, Okamoto-Uchiyama's ``H**r``), so its randomness carries
+nothing about how it was computed (circuit privacy).
+
+What a party decrypts for the other (the masked gradients, steps 3-4) is
+accepted only within its public bound ``2**beta + 2**(beta + 128)``, and the
+loss share only within ``2**loss_bits``; anything else is refused. With
+Okamoto-Uchiyama this is what keeps the key safe: the raw decryption of a
+crafted ``G**M`` with ``M > p`` is ``M mod p``, which gives away ``p``
+(docs/paillier.md), and a crafted value lands inside the bound with
+probability about ``2**(beta + 130 - 682)``.
 
 Every per-row encryption (steps 2 and 6) is made by the key's owner, which
-knows the factorisation: :class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor`
-computes the same ciphertexts modulo ``p**2`` and ``q**2`` (CRT) in worker
-processes, ~1.8x less work than the public-key path, identically
-distributed.
+knows the factorisation: for Paillier,
+:class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor` computes the
+same ciphertexts modulo ``p**2`` and ``q**2`` (CRT) in worker processes,
+~1.8x less work than the public-key path, identically distributed; an
+Okamoto-Uchiyama key encrypts with its public key, already cheaper.
+
+The scheme
+----------
+Nothing in the message table depends on it: keys travel as their scheme's
+``PublicKey.to_bytes()``, ciphertexts as :class:`~engine.wire.BigIntArray`,
+and every bound above is far inside both plaintext spaces (at the largest
+``feature_bits`` and batch, masked gradients need ~290 bits, the products
+``X^T [[4d]]`` ~175 and the loss share ~170). Both
+parties compare ``he_scheme`` in the hello, so each imports the other's key
+with the scheme it expects.
 
 Partial scores must stay below ``2**32`` in magnitude (else the run stops
 with :class:`~engine.ml.logistic.TrainingDiverged`): that public bound sizes
@@ -142,16 +166,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.crypto import paillier
-from engine.crypto.paillier import EncryptedArray, PrivateKey, PublicKey
+from engine.crypto import he
+from engine.crypto.he import EncryptedArray, HEPrivateKey, HEPublicKey, HomomorphicError
 from engine.errors import InvalidInput, InvalidParameters, ProtocolError
 from engine.ml import logistic
 from engine.wire import BigIntArray
 
-PROTOCOL = "fedweb-hetero-lr-paillier-two-keys-v1"
+# v2: the scheme is a setting (v1 was Paillier only).
+PROTOCOL = "fedweb-hetero-lr-two-keys-v2"
 PREDICT_PROTOCOL = "fedweb-hetero-lr-predict-v1"
 
-FRAC_BITS = paillier.DEFAULT_FRAC_BITS
+FRAC_BITS = he.DEFAULT_FRAC_BITS
 """Fractional bits of every encrypted partial score (53: float64 precision)."""
 
 STAT_BITS = 128
@@ -168,7 +193,7 @@ D_BITS = SCORE_BITS + FRAC_BITS + 1
 
 SHARED_SETTINGS = (
     "learning_rate", "decay", "decay_sqrt", "l2", "batch_size", "max_epochs",
-    "early_stopping", "restore_best", "validation_reveal", "feature_bits",
+    "early_stopping", "restore_best", "validation_reveal", "feature_bits", "he_scheme",
 )
 """Parameters both parties must agree on (compared in the hello)."""
 
@@ -179,19 +204,34 @@ CHUNK_ROWS = 1 << 20
 # ---------------------------------------------------------------- keys
 
 
-def new_keypair(bits: int, insecure_allow_small_keys: bool) -> tuple[PublicKey, PrivateKey]:
-    """A fresh Paillier key pair for one run (a function so tests can observe the keys)."""
-    return paillier.generate_keypair(bits, insecure_allow_small_keys=insecure_allow_small_keys)
+SCHEME_NAMES = {"paillier": "Paillier", "ou": "Okamoto-Uchiyama"}
+
+MAX_KEY_BITS = 8192
+"""The largest modulus a job may ask for (``key_bits``): a longer key from the peer is refused unread."""
 
 
-def peer_public_key(data: Any, insecure_allow_small_keys: bool) -> PublicKey:
-    """The peer's public key from its hello, validated (size, form)."""
-    if not isinstance(data, bytes):
-        raise ProtocolError("the peer's public key is not bytes")
+def new_keypair(
+    bits: int, insecure_allow_small_keys: bool, scheme: str = "paillier"
+) -> tuple[HEPublicKey, HEPrivateKey]:
+    """A fresh key pair of ``scheme`` for one run (a function so tests can observe the keys)."""
+    return he.scheme(scheme).generate_keypair(bits, insecure_allow_small_keys=insecure_allow_small_keys)
+
+
+def peer_public_key(data: Any, insecure_allow_small_keys: bool, scheme: str = "paillier") -> HEPublicKey:
+    """The peer's public key from its hello, validated (length before reading, then the scheme's own checks).
+
+    ``scheme`` is this party's ``he_scheme``, already compared with the peer's
+    in the hello.
+    """
+    name = SCHEME_NAMES[scheme]
+    # Paillier exports n; Okamoto-Uchiyama a 3-byte header and n, G, H.
+    longest = MAX_KEY_BITS // 8 if scheme == "paillier" else 3 + 3 * (MAX_KEY_BITS // 8)
+    if not isinstance(data, bytes) or not 0 < len(data) <= longest:
+        raise ProtocolError(f"the peer's public key is not an exported {name} key of at most {MAX_KEY_BITS} bits")
     try:
-        return PublicKey.from_bytes(data, insecure_allow_small_keys=insecure_allow_small_keys)
-    except paillier.PaillierError as exc:
-        raise ProtocolError(f"the peer's public key is not acceptable: {exc}") from None
+        return he.scheme(scheme).PublicKey.from_bytes(data, insecure_allow_small_keys=insecure_allow_small_keys)
+    except HomomorphicError as exc:
+        raise ProtocolError(f"the peer's {name} public key is not acceptable: {exc}") from None
 
 
 # -------------------------------------------------------------- hello
@@ -334,7 +374,7 @@ def ciphertexts(enc: EncryptedArray) -> BigIntArray:
 
 
 def receive_encrypted(
-    message: Any, key: PublicKey, *, count: int, frac_bits: int, bound: int | None, what: str
+    message: Any, key: HEPublicKey, *, count: int, frac_bits: int, bound: int | None, what: str
 ) -> EncryptedArray:
     """Wrap a received BigIntArray as ``count`` ciphertexts under ``key``.
 
@@ -345,7 +385,7 @@ def receive_encrypted(
         raise ProtocolError(f"message {what!r} is not {count} ciphertexts")
     try:
         return EncryptedArray.from_ciphertexts(key, message.values, (count,), frac_bits=frac_bits, bound=bound)
-    except paillier.PaillierError as exc:
+    except HomomorphicError as exc:
         raise ProtocolError(f"message {what!r}: {exc}") from None
 
 
@@ -369,7 +409,7 @@ def encrypt_scores(encryptor: Any, scores: np.ndarray, what: str) -> EncryptedAr
 
 
 def encoded(values: np.ndarray) -> list[int]:
-    """The exact integers ``round(x * 2**FRAC_BITS)`` the Paillier layer encrypts for ``values``."""
+    """The exact integers ``round(x * 2**FRAC_BITS)`` the encryption layer encrypts for ``values``."""
     return [int(k) for k in np.rint(np.ldexp(np.asarray(values, dtype=np.float64), FRAC_BITS)).tolist()]
 
 
@@ -379,7 +419,7 @@ def encoded(values: np.ndarray) -> list[int]:
 def product(enc: EncryptedArray, matrix: np.ndarray, max_columns: int = 8) -> EncryptedArray:
     """``enc @ matrix`` (:meth:`EncryptedArray.dot`, exact for int64) in groups of columns.
 
-    Both parties compute their products at the same time and the Paillier
+    Both parties compute their products at the same time and the encryption
     layer has one helper process per spare core: a product that starts while
     the helper is busy runs on its own thread. In groups of a few columns
     (each still over all rows, so the bucketing stays as efficient), every
@@ -390,7 +430,7 @@ def product(enc: EncryptedArray, matrix: np.ndarray, max_columns: int = 8) -> En
     if groups <= 1:
         return enc.dot(matrix)
     parts = [enc.dot(np.ascontiguousarray(block)) for block in np.array_split(matrix, groups, axis=1)]
-    return paillier.concatenate(parts)
+    return he.concatenate(parts)
 
 
 def gradient_bits(matrix_bits: int, rows: int) -> int:
@@ -410,7 +450,7 @@ def mask(enc: EncryptedArray, value_bits: int) -> tuple[EncryptedArray, list[int
     bits = value_bits + STAT_BITS
     key = enc.public_key
     if (1 << value_bits) + (1 << bits) > key.max_int:
-        raise paillier.KeySizeError(
+        raise he.KeySizeError(
             f"masking needs {bits + 1}-bit plaintexts; a {key.bits}-bit key holds {key.max_int.bit_length() - 1}"
         )
     masks = [secrets.randbits(bits) for _ in range(enc.size)]
@@ -418,13 +458,26 @@ def mask(enc: EncryptedArray, value_bits: int) -> tuple[EncryptedArray, list[int
     return masked.rerandomize(), masks
 
 
-def decrypt_for_peer(private: PrivateKey, message: Any, count: int, what: str) -> list[int]:
-    """Decrypt a masked array the peer sent, as exact integers to send back."""
-    enc = receive_encrypted(message, private.public_key, count=count, frac_bits=0, bound=None, what=what)
+def masked_bound(value_bits: int) -> int:
+    """Public bound on a masked value ``x + R`` (``|x| < 2**value_bits``, ``R < 2**(value_bits + STAT_BITS)``)."""
+    return (1 << value_bits) + (1 << (value_bits + STAT_BITS))
+
+
+def decrypt_for_peer(private: HEPrivateKey, message: Any, count: int, what: str, value_bits: int) -> list[int]:
+    """Decrypt a masked array the peer sent, as exact integers to send back.
+
+    Only plaintexts within :func:`masked_bound` of ``value_bits`` (the public
+    bound the peer masked with) are returned: anything else was not made by
+    :func:`mask` and is refused, so the peer cannot use this party as a
+    decryption oracle for arbitrary ciphertexts (with Okamoto-Uchiyama that
+    would reveal the key).
+    """
+    enc = receive_encrypted(message, private.public_key, count=count, frac_bits=0, bound=masked_bound(value_bits),
+                            what=what)
     try:
         return [int(k) for k in private.decrypt_int(enc).tolist()]
-    except paillier.PaillierError as exc:
-        raise ProtocolError(f"message {what!r} does not decrypt: {exc}") from None
+    except HomomorphicError as exc:
+        raise ProtocolError(f"message {what!r} does not decrypt within its public bound: {exc}") from None
 
 
 def unmask(message: Any, masks: Sequence[int], value_bits: int, what: str) -> list[int]:
@@ -474,7 +527,7 @@ def square_sum_integer(u_h: np.ndarray) -> int:
     return quotient + (1 if 2 * remainder >= denominator else 0)
 
 
-def host_loss_share(cross: EncryptedArray | None, offset: int, guest_key: PublicKey) -> EncryptedArray:
+def host_loss_share(cross: EncryptedArray | None, offset: int, guest_key: HEPublicKey) -> EncryptedArray:
     """``[[T]]_G = 2 [[cross]] + Enc(offset)``, re-randomised for the guest (the key owner).
 
     ``cross`` is ``[[sum_i D_i uq_i]]`` (training: ``D = V + U_h``) or
@@ -497,22 +550,24 @@ def rebound(enc: EncryptedArray, value_bits: int) -> EncryptedArray:
     )
 
 
-def read_loss_share(private: PrivateKey, message: Any, rows: int) -> float:
-    """The host's loss share as a float, from its one-ciphertext message."""
-    enc = receive_encrypted(message, private.public_key, count=1, frac_bits=0, bound=None, what="loss")
+def read_loss_share(private: HEPrivateKey, message: Any, rows: int) -> float:
+    """The host's loss share as a float, from its one-ciphertext message (refused beyond its public bound)."""
+    enc = receive_encrypted(message, private.public_key, count=1, frac_bits=0, bound=(1 << loss_bits(rows)) - 1,
+                            what="loss")
     try:
         value = int(private.decrypt_int(enc)[0])
-    except paillier.PaillierError as exc:
-        raise ProtocolError(f"message 'loss' does not decrypt: {exc}") from None
+    except HomomorphicError as exc:
+        raise ProtocolError(f"message 'loss' does not decrypt within its public bound: {exc}") from None
     if abs(value) >= 1 << loss_bits(rows):
         raise ProtocolError("message 'loss' is outside its bound")
     return scaled(value, LOSS_SCALE_BITS)
 
 
 def check_key_bits(params: Any) -> None:
-    if params.key_bits < paillier.MIN_SECURE_KEY_BITS and not params.insecure_allow_small_keys:
+    minimum = he.scheme(params.he_scheme).MIN_SECURE_KEY_BITS
+    if params.key_bits < minimum and not params.insecure_allow_small_keys:
         raise InvalidParameters(
-            f"key_bits={params.key_bits} is below {paillier.MIN_SECURE_KEY_BITS}: "
+            f"key_bits={params.key_bits} is below {minimum}: "
             "allowed only with insecure_allow_small_keys (tests)",
             param="key_bits",
         )

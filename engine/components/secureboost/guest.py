@@ -1,8 +1,9 @@
 """SecureBoost, guest side (label holder): drives training and prediction.
 
-The guest owns the Paillier key pair, the labels, the gradients, the tree
-structure and every leaf value. Messages and what each party learns: see the
-package docstring (:mod:`engine.components.secureboost`).
+The guest owns the key pair (Paillier or Okamoto-Uchiyama, as ``he_scheme``
+says), the labels, the gradients, the tree structure and every leaf value.
+Messages and what each party learns: see the package docstring
+(:mod:`engine.components.secureboost`).
 
 What the guest sends: the public key, encrypted packed ``(g, h)`` per sample,
 the row sample of each tree, which nodes to examine, its own splits as row
@@ -42,7 +43,8 @@ from engine.components.secureboost.common import (
     resume_point,
     write_checkpoint,
 )
-from engine.crypto.paillier import EncryptedArray, generate_keypair
+from engine.crypto import he
+from engine.crypto.he import EncryptedArray
 from engine.errors import InvalidInput, InvalidParameters, ProtocolError
 from engine.federation.context import Context
 from engine.ml import model_io
@@ -234,8 +236,8 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         vcodes = binned.codes_for(T.feature_matrix(vframe, binned.features, input="validate"))
         valid = (vids, vy, vcodes)
 
-    public_key, private_key = generate_keypair(params.key_bits,
-                                               insecure_allow_small_keys=params.insecure_allow_small_keys)
+    public_key, private_key = he.scheme(params.he_scheme).generate_keypair(
+        params.key_bits, insecure_allow_small_keys=params.insecure_allow_small_keys)
     layout = P.Layout.for_rows(bp.precision_bits, n)
     resume = read_checkpoint(inputs.get("resume"), "guest", ids, params)
     start = resume_point(resume, bp.n_trees)
@@ -247,12 +249,13 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     setup.peer.send("hello", {
         "protocol": P.PROTOCOL, "nonce": nonce, "model_id": model_id, "rows": n,
         "validate_rows": None if valid is None else len(valid[1]),
-        "public_key": int(public_key.n), "layout": {"frac_bits": layout.frac_bits, "h_bits": layout.h_bits},
+        **P.public_key_fields(public_key), "layout": {"frac_bits": layout.frac_bits, "h_bits": layout.h_bits},
         "n_trees": bp.n_trees, "max_depth": bp.max_depth, "consistency_rows": consistency, "resume_tree": start,
     })
     theirs = setup.peer.recv("hello")
     P.expect(isinstance(theirs, dict) and theirs.get("protocol") == P.PROTOCOL,
              "the host does not run the same SecureBoost protocol")
+    P.check_same_scheme(theirs.get("he_scheme"), params.he_scheme, "host")
     check_same_resume(start, theirs.get("resume_tree"))
     if theirs.get("rows") != n:
         raise InvalidInput(f"the guest has {n} training rows but the host has {theirs.get('rows')}: "

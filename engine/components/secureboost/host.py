@@ -38,7 +38,7 @@ from engine.components.secureboost.common import (
     resume_point,
     write_checkpoint,
 )
-from engine.crypto.paillier import EncryptedArray, PublicKey, bucket_sum, concatenate
+from engine.crypto.he import EncryptedArray, HEPublicKey, bucket_sum, concatenate
 from engine.errors import InvalidInput
 from engine.federation.context import Context
 from engine.ml import model_io
@@ -119,7 +119,7 @@ def _candidates(state: _TreeState, node: int, binned: T.BinnedColumns) -> tuple[
 
 
 def _send_histograms(lctx: Context, state: _TreeState, plan: list[int], binned: T.BinnedColumns,
-                     layout: P.Layout, public_key: PublicKey, work: dict[str, Any], taken: set[int]) -> None:
+                     layout: P.Layout, public_key: HEPublicKey, work: dict[str, Any], taken: set[int]) -> None:
     """Pack and send the kept candidates of every planned node; ``taken``: ids used so far in training."""
     entries, pieces = [], []
     for node in plan:
@@ -142,8 +142,8 @@ def _send_histograms(lctx: Context, state: _TreeState, plan: list[int], binned: 
         packed = P.pack(values, entry_bound, width, slots)
         work["seconds"]["packing"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        # The guest knows the key's factorisation: fresh r**n randomness hides which
-        # ciphertexts were multiplied together (i.e. which rows fell in which bin).
+        # The guest knows the key's factorisation: fresh full-length randomness (Paillier's
+        # r**n, OU's H**r) hides which ciphertexts were multiplied together (i.e. which rows fell in which bin).
         ciphertexts = packed.rerandomize().ciphertexts
         work["seconds"]["rerandomize"] += time.perf_counter() - tick
         work["candidates_sent"] += values.size
@@ -217,7 +217,8 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     setup = ctx.sub("setup")
     nonce = os.urandom(32)
     setup.peer.send("hello", {"protocol": P.PROTOCOL, "nonce": nonce, "rows": n, "resume_tree": start,
-                              "validate_rows": None if valid is None else len(valid[0])})
+                              "validate_rows": None if valid is None else len(valid[0]),
+                              "he_scheme": params.he_scheme})
     hello = setup.peer.recv("hello")
     P.expect(isinstance(hello, dict) and hello.get("protocol") == P.PROTOCOL,
              "the guest does not run the same SecureBoost protocol")
@@ -233,12 +234,8 @@ def train(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     for name in ("n_trees", "max_depth"):
         P.expect(hello.get(name) == getattr(params, name),
                  f"the parties disagree on {name} ({hello.get(name)} at the guest, {getattr(params, name)} here)")
-    # The host applies its own key-size policy to the guest's key.
-    P.expect(isinstance(hello.get("public_key"), int), "hello: the public key must be an integer")
-    public_key = PublicKey(hello.get("public_key"), insecure_allow_small_keys=params.insecure_allow_small_keys)
-    if public_key.bits < params.key_bits:
-        raise InvalidInput(f"the guest's Paillier key has {public_key.bits} bits; this party requires "
-                           f"{params.key_bits}", input="data")
+    public_key = P.read_public_key(hello, params.he_scheme, min_bits=params.key_bits,
+                                   insecure_allow_small_keys=params.insecure_allow_small_keys)
     layout_msg = hello.get("layout")
     layout = P.Layout.for_rows(params.precision_bits, n)
     P.expect(isinstance(layout_msg, dict) and layout_msg == {"frac_bits": layout.frac_bits, "h_bits": layout.h_bits},

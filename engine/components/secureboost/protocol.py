@@ -15,9 +15,9 @@ Sample ``i`` is encrypted as the single signed plaintext::
 
 so that for any set of at most ``n`` rows the sum ``P = G * 2**S + H`` has
 ``0 <= H < 2**S`` and decodes exactly: ``H = P mod 2**S``,
-``G = (P - H) / 2**S``. No offset is needed for the signed ``G`` (Paillier
-carries negatives as ``n - |k|``), so the guest never needs per-bin counts
-to undo one. ``|P_i| <= 2**(F+S) + 2**(F-2)`` (:attr:`Layout.sample_bound`).
+``G = (P - H) / 2**S``. No offset is needed for the signed ``G`` (both
+schemes carry negatives as ``M - |k|`` modulo their plaintext space), so the
+guest never needs per-bin counts to undo one. ``|P_i| <= 2**(F+S) + 2**(F-2)`` (:attr:`Layout.sample_bound`).
 
 Histogram packing (several (G, H) pairs per ciphertext)
 =======================================================
@@ -30,8 +30,20 @@ ciphertext by ``2**W``, i.e. ``W`` squarings, per entry). The guest decodes
 the digits as *centred* base-``2**W`` digits (:func:`unpack_pairs`), which is
 exact because every ``|P_t| < 2**(W-1)``, and the packed total stays below
 ``2**(k*W) <= max_int``. With 2048-bit keys, ``F = 20`` and 100,000 rows,
-``S = 35`` and ``W = 74`` at the root: 27 pairs per ciphertext, so a node with
-640 split candidates costs 24 decryptions instead of 1,280.
+``S = 35`` and ``W = 74`` at the root: 27 pairs per Paillier ciphertext
+(``max_int`` of 2047 bits), so a node with 640 split candidates costs 24
+decryptions instead of 1,280; 9 per Okamoto-Uchiyama ciphertext (681 bits),
+so 72 decryptions, each about 9 times cheaper.
+
+The scheme (``he_scheme``)
+==========================
+The guest's ``hello`` names the scheme and carries the exported public key
+(``PublicKey.to_bytes()`` of :mod:`engine.crypto.paillier` or
+:mod:`engine.crypto.ou`); the host refuses a scheme other than the one its
+own job settings name and imports the key with that scheme's own checks
+(:func:`read_public_key`). Nothing else in the protocol depends on the
+scheme: :func:`slots_per_ciphertext` reads the key's ``max_int``, and
+ciphertexts travel as :class:`~engine.wire.BigIntArray` whatever their width.
 """
 
 from __future__ import annotations
@@ -47,25 +59,35 @@ from typing import Any
 
 import numpy as np
 
-from engine.crypto.paillier import EncryptedArray, PublicKey, concatenate, thread_count
-from engine.errors import ProtocolError
+from engine.crypto import he
+from engine.crypto.he import EncryptedArray, HEPublicKey, concatenate
+from engine.crypto.paillier import thread_count
+from engine.errors import InvalidInput, InvalidParameters, ProtocolError
 
 __all__ = [
     "PROTOCOL",
     "Layout",
+    "check_same_scheme",
     "ids_digest",
     "new_opaque_ids",
     "pack",
     "pack_mask",
+    "public_key_fields",
+    "read_public_key",
     "secure_permutation",
     "slots_per_ciphertext",
     "unpack_mask",
     "unpack_pairs",
 ]
 
-PROTOCOL = "fedweb-secureboost-paillier-v1"
-_PARALLEL_GROUPS = 64  # from here on the Paillier kernels split each step over threads themselves
+# v2: the hello names the scheme and carries the exported key (v1 sent Paillier's n as an integer).
+PROTOCOL = "fedweb-secureboost-v2"
+_PARALLEL_GROUPS = 64  # from here on the HE kernels split each step over threads themselves
 PREDICT_PROTOCOL = "fedweb-secureboost-predict-v1"
+
+SCHEME_NAMES = {"paillier": "Paillier", "ou": "Okamoto-Uchiyama"}
+MAX_KEY_BITS = 8192
+"""The largest modulus a job may ask for (``key_bits``): a longer announced key is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,7 @@ class Layout:
         return (max(rows, 1) * self.sample_bound).bit_length() + 1
 
 
-def slots_per_ciphertext(public_key: PublicKey, width: int) -> int:
+def slots_per_ciphertext(public_key: HEPublicKey, width: int) -> int:
     """How many ``width``-bit entries fit below the key's ``max_int``."""
     slots = (public_key.max_int.bit_length() - 1) // width
     if slots < 1:
@@ -143,7 +165,7 @@ def pack(values: EncryptedArray, entry_bound: int, width: int, slots: int) -> En
 
     threads = thread_count()
     if threads < 2 or groups < 2 or groups >= _PARALLEL_GROUPS:
-        # Large levels: every step is already spread over the threads by the Paillier kernels.
+        # Large levels: every step is already spread over the threads by the HE kernels.
         return horner(0, groups)
     # Small levels (the root has ~25 packed ciphertexts): each step would be too small for
     # the kernels to split, so run whole Horner chains side by side instead.
@@ -175,6 +197,64 @@ def unpack_pairs(packed: Iterable[int], width: int, slots: int, count: int) -> l
     if len(out) < count:
         raise ProtocolError("a packed histogram holds fewer entries than announced")
     return out[:count]
+
+
+# ------------------------------------------------------------ the public key
+
+
+def scheme_text(name: Any) -> str:
+    """How messages name a scheme: ``Okamoto-Uchiyama (he_scheme='ou')``."""
+    return f"{SCHEME_NAMES.get(name, 'an unknown scheme')} (he_scheme={name!r})"
+
+
+def public_key_fields(public_key: HEPublicKey) -> dict[str, Any]:
+    """What the guest's ``hello`` says about its key: the scheme's name and the exported key."""
+    return {"he_scheme": public_key.scheme_name, "public_key": public_key.to_bytes()}
+
+
+def check_same_scheme(announced: Any, expected: str, peer: str) -> None:
+    """Refuse a peer whose ``hello`` names another scheme than this party's ``he_scheme``, naming both."""
+    expect(isinstance(announced, str) and announced in he.SCHEMES,
+           f"hello: the {peer} announces an unknown encryption scheme {announced!r}")
+    if announced != expected:
+        raise InvalidParameters(
+            f"the {peer} is set to {scheme_text(announced)} and this party to {scheme_text(expected)}: "
+            "both parties must train with the same he_scheme", param="he_scheme")
+
+
+def max_public_key_bytes(name: str) -> int:
+    """Length of the largest key a job may use, exported (Paillier: ``n``; OU: a header, ``n``, ``G``, ``H``)."""
+    width = MAX_KEY_BITS // 8
+    return width if name == "paillier" else 3 + 3 * width
+
+
+def read_public_key(hello: dict[str, Any], expected: str, *, min_bits: int,
+                    insecure_allow_small_keys: bool) -> HEPublicKey:
+    """The guest's public key from its ``hello``, after checking it is of this party's scheme and size.
+
+    ``expected`` is this party's own ``he_scheme``: both parties run the same
+    job spec, so another announcement means the settings differ (or the peer
+    is not who it should be), and training does not start. The key's length
+    is checked before it is read; it is imported by its scheme's own
+    ``PublicKey.from_bytes`` (form and size checks) and must have at least
+    ``min_bits`` bits (this party's ``key_bits``).
+    """
+    announced = hello.get("he_scheme")
+    check_same_scheme(announced, expected, "guest")
+    name = SCHEME_NAMES[announced]
+    data = hello.get("public_key")
+    expect(isinstance(data, bytes) and 0 < len(data) <= max_public_key_bytes(announced),
+           f"hello: the public key must be an exported {name} key of at most {MAX_KEY_BITS} bits")
+    try:
+        public_key = he.scheme(announced).PublicKey.from_bytes(
+            data, insecure_allow_small_keys=insecure_allow_small_keys)
+    except he.HomomorphicError as exc:
+        raise ProtocolError(f"hello: the guest's {name} public key is not acceptable: {exc}") from None
+    if public_key.bits < min_bits:
+        # The host applies its own key-size policy to the guest's key.
+        raise InvalidInput(f"the guest's {name} key has {public_key.bits} bits; this party requires {min_bits}",
+                           input="data")
+    return public_key
 
 
 # ----------------------------------------------------------------- helpers
