@@ -221,7 +221,7 @@ TEXTS = [
     gettext_noop('Training rows whose predictions are stored in each model half and recomputed when the model is used on them (import check).'),
     gettext_noop('Tests only: accept keys below 2048 bits.'),
     gettext_noop('Allow small test keys'),
-    gettext_noop('How the guest encrypts the gradients the host sums. Both schemes grow the same trees, reveal the same to each party and, at 2048 bits, have the same 112-bit security (as hard as factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so training runs about two to three times faster and each ciphertext takes half the bytes; Paillier is the longer-established scheme. Both parties must choose the same.'),
+    gettext_noop('How the guest encrypts the gradients the host sums. Both schemes grow the same trees, reveal the same to each party and, at 2048 bits, have the same 112-bit security (as hard as factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so trees train nearly twice as fast and each ciphertext takes half the bytes; Paillier is the longer-established scheme. Both parties must choose the same.'),
     gettext_noop("Size of the guest's modulus n (Paillier's n, or Okamoto–Uchiyama's n = p²q); at least 2048."),
     gettext_noop('Local directory (set per party, by the operator) where the training state after each tree is written as <dir>/<role>/tree-NNNNN.json and latest.json.'),
     gettext_noop('Hetero SecureBoost parameters'),

@@ -29,11 +29,11 @@ layer's switch) keeps everything in-process.
 
 An Okamoto-Uchiyama key (``he_scheme="ou"``) encrypts with its public key
 (``G**m H**r mod n`` from fixed-base tables, on the encryption layer's
-threads): that path already works modulo the 2048-bit ``n``, not ``n**2``,
-and measured faster than the Paillier owner path above (4,900-5,600 against
-2,900-3,700 encryptions/s on the shared 2-core machine). A CRT variant
-modulo ``p**2`` and ``q`` could gain perhaps 1.5x more; encryption is a small
-part of an epoch, so it is not done.
+threads, no worker process). For one party alone that path measured faster
+than the Paillier owner path above (4,900-5,600 against 2,900-3,700
+encryptions/s on the shared 2-core machine); with both parties in one process
+(``run_local``) its threads share the interpreter and it is slower
+(docs/hetero-lr.md, "Choosing the encryption scheme").
 """
 
 from __future__ import annotations

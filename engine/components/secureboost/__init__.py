@@ -162,8 +162,8 @@ class SecureBoostParams(BaseModel):
         description="How the guest encrypts the gradients the host sums. Both schemes grow the same trees, reveal "
                     "the same to each party and, at 2048 bits, have the same 112-bit security (as hard as "
                     "factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so "
-                    "training runs about two to three times faster and each ciphertext takes half the bytes; "
-                    "Paillier is the longer-established scheme. Both parties must choose the same.")
+                    "trees train nearly twice as fast and each ciphertext takes half the bytes; Paillier is the "
+                    "longer-established scheme. Both parties must choose the same.")
     key_bits: int = Field(2048, ge=512, le=8192, multiple_of=2, title="Key size (bits)",
                           description="Size of the guest's modulus n (Paillier's n, or Okamoto–Uchiyama's n = p²q); "
                                       "at least 2048.")
