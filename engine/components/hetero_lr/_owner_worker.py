@@ -1,4 +1,4 @@
-"""Owner-side Paillier encryption: the arithmetic, and a worker process that runs it.
+"""Owner-side encryption (Paillier and Okamoto-Uchiyama): the arithmetic, and a worker process that runs it.
 
 Imported as a module by :mod:`engine.components.hetero_lr.keyowner` (the
 in-process path), and run as a script (``python <this file>``) for the
@@ -20,6 +20,12 @@ a request is ``op (1 byte) | length (8 bytes, big-endian) | payload``.
 * ``op 2`` encrypt: ``count (4) | width (4) | count plaintexts of width
   bytes`` (``m mod n``, big-endian); the answer is ``count`` ciphertexts of
   ``2 * key_bytes`` bytes each.
+* ``op 3`` Okamoto-Uchiyama setup: ``p``, ``q``, ``G``, ``H`` (each ``len (4) |
+  bytes``), then ``exponent_bits (4) | window_bits (4) | plaintext_bits (4)``.
+  The worker tabulates ``H``, ``G`` and ``G**-1`` modulo ``p**2`` and ``q`` and
+  answers ``b"ok"``; from then on ``op 2`` takes *signed* plaintexts, each
+  ``width`` bytes: a sign byte (1: negative) and ``|m|``, and answers
+  ciphertexts of ``key_bytes`` bytes (``G**m H**r mod n``).
 
 Every answer is ``length (8 bytes) | payload``. End of input ends the worker.
 The factors of ``n`` cross this pipe: it connects two processes of the same
@@ -38,6 +44,7 @@ from gmpy2 import mpz
 
 OP_SETUP = 1
 OP_ENCRYPT = 2
+OP_SETUP_OU = 3
 
 
 @dataclass
@@ -114,6 +121,101 @@ def encrypt(state: State, plaintexts: Sequence[int]) -> list[mpz]:
     return out
 
 
+# ------------------------------------------------------------ Okamoto-Uchiyama
+
+
+@dataclass
+class OUState:
+    """Window tables of ``H``, ``G`` and ``G**-1`` modulo ``p**2`` and ``q``, for ``G**m H**r mod n``.
+
+    ``r`` is uniform over ``exponent_bits`` bits, as in the public key's own
+    encryption (:meth:`engine.crypto.ou.PublicKey.encrypt`), so the
+    ciphertexts have the same distribution; ``|m|`` may have up to
+    ``plaintext_bits`` bits.
+    """
+
+    n: mpz
+    p2: mpz
+    q: mpz
+    p2_inverse: mpz
+    exponent_bits: int
+    window_bits: int
+    plaintext_bits: int
+    h: tuple[list[list[mpz]], list[list[mpz]]]
+    g: tuple[list[list[mpz]], list[list[mpz]]]
+    g_inverse: tuple[list[list[mpz]], list[list[mpz]]]
+
+    @property
+    def ciphertext_bytes(self) -> int:
+        return (self.n.bit_length() + 7) // 8
+
+
+def _windows(base: mpz, modulus: mpz, bits: int, window_bits: int) -> list[list[mpz]]:
+    """Rows ``i``: ``base ** (d * 2**(window_bits * i))`` for every digit ``d``, enough rows for ``bits`` bits."""
+    size = 1 << window_bits
+    rows = []
+    for _ in range(-(-bits // window_bits)):
+        rows.append(_row(base, modulus, size))
+        base = gmpy2.powmod(base, size, modulus)
+    return rows
+
+
+def build_ou_state(p: int, q: int, g: int, h: int, exponent_bits: int, window_bits: int,
+                   plaintext_bits: int) -> OUState:
+    p, q, g, h = mpz(p), mpz(q), mpz(g), mpz(h)
+    p2 = p * p
+    n = p2 * q
+    g_inverse = gmpy2.invert(g, n)
+
+    def tables(base: mpz, bits: int) -> tuple[list[list[mpz]], list[list[mpz]]]:
+        return _windows(base % p2, p2, bits, window_bits), _windows(base % q, q, bits, window_bits)
+
+    return OUState(n, p2, q, gmpy2.invert(p2, q), exponent_bits, window_bits, plaintext_bits,
+                   tables(h, exponent_bits), tables(g, plaintext_bits), tables(g_inverse, plaintext_bits))
+
+
+def encrypt_ou(state: OUState, plaintexts: Sequence[int]) -> list[mpz]:
+    """``G**m H**r mod n`` for signed ``m`` (``|m| < 2**plaintext_bits``), by CRT over ``p**2`` and ``q``."""
+    p2, q, p2_inverse = state.p2, state.q, state.p2_inverse
+    w, mask = state.window_bits, (1 << state.window_bits) - 1
+    nbytes = state.exponent_bits // 8
+    randomness = os.urandom(nbytes * len(plaintexts))
+    h_p, h_q = state.h
+    out = []
+    for index, m in enumerate(plaintexts):
+        r = int.from_bytes(randomness[index * nbytes : (index + 1) * nbytes], "little")
+        cp, cq = mpz(1), mpz(1)
+        for row_p, row_q in zip(h_p, h_q):
+            digit = r & mask
+            r >>= w
+            if digit:
+                cp = cp * row_p[digit] % p2
+                cq = cq * row_q[digit] % q
+        g_p, g_q = state.g if m >= 0 else state.g_inverse
+        magnitude = abs(int(m))
+        for row_p, row_q in zip(g_p, g_q):
+            if not magnitude:
+                break
+            digit = magnitude & mask
+            magnitude >>= w
+            if digit:
+                cp = cp * row_p[digit] % p2
+                cq = cq * row_q[digit] % q
+        # CRT: the c with c = cp (mod p^2) and c = cq (mod q), in [0, n).
+        out.append(cp + p2 * ((cq - cp) * p2_inverse % q))
+    return out
+
+
+def _fields(payload: bytes, count: int) -> tuple[list[int], int]:
+    """``count`` length-prefixed big-endian integers from the start of ``payload``, and where they end."""
+    at, fields = 0, []
+    for _ in range(count):
+        size = int.from_bytes(payload[at : at + 4], "big")
+        fields.append(int.from_bytes(payload[at + 4 : at + 4 + size], "big"))
+        at += 4 + size
+    return fields, at
+
+
 # ------------------------------------------------------------------- the worker
 
 
@@ -135,7 +237,7 @@ def _answer(stream, payload: bytes) -> None:
 
 def serve() -> None:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    state: State | None = None
+    state: State | OUState | None = None
     while True:
         header = _read_exact(source, 9)
         if header is None:
@@ -145,23 +247,33 @@ def serve() -> None:
         if payload is None:
             return
         if op == OP_SETUP:
-            at = 0
-            fields = []
-            for _ in range(2):
-                size = int.from_bytes(payload[at : at + 4], "big")
-                fields.append(int.from_bytes(payload[at + 4 : at + 4 + size], "big"))
-                at += 4 + size
+            fields, at = _fields(payload, 2)
             exponent_bits = int.from_bytes(payload[at : at + 4], "big")
             window_bits = int.from_bytes(payload[at + 4 : at + 8], "big")
             state = build_state(fields[0], fields[1], exponent_bits, window_bits)
+            _answer(sink, b"ok")
+        elif op == OP_SETUP_OU:
+            fields, at = _fields(payload, 4)
+            exponent_bits, window_bits, plaintext_bits = (
+                int.from_bytes(payload[at + 4 * k : at + 4 * k + 4], "big") for k in range(3))
+            state = build_ou_state(*fields, exponent_bits, window_bits, plaintext_bits)
             _answer(sink, b"ok")
         elif op == OP_ENCRYPT and state is not None:
             count = int.from_bytes(payload[:4], "big")
             width = int.from_bytes(payload[4:8], "big")
             body = memoryview(payload)[8:]
-            plaintexts = [int.from_bytes(body[i * width : (i + 1) * width], "big") for i in range(count)]
             size = state.ciphertext_bytes
-            _answer(sink, b"".join(c.to_bytes(size, "big") for c in encrypt(state, plaintexts)))
+            if isinstance(state, OUState):
+                signed = []
+                for i in range(count):
+                    item = body[i * width : (i + 1) * width]
+                    magnitude = int.from_bytes(item[1:], "big")
+                    signed.append(-magnitude if item[0] else magnitude)
+                ciphertexts = encrypt_ou(state, signed)
+            else:
+                ciphertexts = encrypt(state, [int.from_bytes(body[i * width : (i + 1) * width], "big")
+                                              for i in range(count)])
+            _answer(sink, b"".join(c.to_bytes(size, "big") for c in ciphertexts))
         else:
             return  # unknown request: stop; the parent falls back to encrypting itself
 

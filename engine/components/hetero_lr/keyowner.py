@@ -1,4 +1,4 @@
-"""Encryption by the key's owner: for Paillier the same ciphertexts, several times cheaper.
+"""Encryption by the key's owner: the same ciphertexts, several times cheaper.
 
 In the hetero LR protocol every per-row encryption is made by the owner of
 the key (the host encrypts ``u_h`` under its own key, the guest ``v`` under
@@ -27,13 +27,15 @@ Nothing about the ciphertexts changes (a ciphertext is a number modulo
 operation on them are unaffected. ``FEDWEB_PAILLIER_HELPERS=0`` (the Paillier
 layer's switch) keeps everything in-process.
 
-An Okamoto-Uchiyama key (``he_scheme="ou"``) encrypts with its public key
-(``G**m H**r mod n`` from fixed-base tables, on the encryption layer's
-threads, no worker process). For one party alone that path measured faster
-than the Paillier owner path above (4,900-5,600 against 2,900-3,700
-encryptions/s on the shared 2-core machine); with both parties in one process
-(``run_local``) its threads share the interpreter and it is slower
-(docs/hetero-lr.md, "Choosing the encryption scheme").
+An Okamoto-Uchiyama key (``he_scheme="ou"``) is handled the same way
+(:func:`._owner_worker.encrypt_ou`): ``G**m H**r mod n`` with ``r`` uniform
+over ``4 * kappa`` bits, exactly the public key's ciphertext, computed modulo
+``p**2`` (1366 bits) and ``q`` (683 bits) from 11-bit window tables of ``H``,
+``G`` and ``G**-1`` (41 + 2 x 9 windows of 2048 powers per modulus, about
+40 MB for a 2048-bit key, for ``|m| < 2**96``) and recombined by CRT: ~49
+multiplications of the two smaller sizes instead of ~67 modulo the 2048-bit
+``n``, in worker processes instead of threads that share the interpreter.
+Wider plaintexts, and jobs too small for the workers, use the public key.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from engine.crypto.he import EncryptedArray, HEPrivateKey
 
 WINDOW_BITS = 11
 MIN_ROWS_PER_WORKER = 64
+OU_PLAINTEXT_BITS = 96
+"""Widest ``|m|`` the Okamoto-Uchiyama workers tabulate ``G`` for: partial scores need 32 + 53 bits."""
 
 
 class _Worker:
@@ -99,41 +103,52 @@ def _stop(workers: list[_Worker]) -> None:
 
 
 class OwnerEncryptor:
-    """Encrypt under one's own key: for Paillier by CRT, fixed-base tables and worker processes.
+    """Encrypt under one's own key: by CRT, fixed-base tables and worker processes.
 
-    For any other scheme (Okamoto-Uchiyama) it is the public key's own
-    ``encrypt``, with no worker (see the module docstring).
+    Paillier: :func:`._owner_worker.encrypt`; Okamoto-Uchiyama:
+    :func:`._owner_worker.encrypt_ou` (see the module docstring). Small jobs,
+    and Okamoto-Uchiyama plaintexts wider than the workers' tables, are
+    encrypted in this process (Paillier by the same CRT arithmetic, OU by the
+    public key's own ``encrypt``).
     """
 
     def __init__(self, private: HEPrivateKey, *, workers: int | None = None):
         public = private.public_key
         self.public = public
-        self.crt = isinstance(private, paillier.PrivateKey)
+        self.scheme = public.scheme_name
+        if self.scheme not in ("paillier", "ou"):
+            raise TypeError(f"no owner-side encryption for scheme {self.scheme!r}")
+        self.exponent_bits = public.short_exponent_bits
+        self._private = private
         self._state: worker.State | None = None
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _stop, self._workers)
-        if not self.crt:
-            return
-        self._p, self._q = int(private.p), int(private.q)
-        self.exponent_bits = public.short_exponent_bits
         count = paillier.thread_count() if workers is None else workers
         if os.environ.get("FEDWEB_PAILLIER_HELPERS", "1") == "0":
             count = 0
         if count >= 1:
             self._start(count)
 
+    def _setup_message(self) -> tuple[int, bytes]:
+        private = self._private
+        if self.scheme == "paillier":
+            numbers, tail = (private.p, private.q), (self.exponent_bits, WINDOW_BITS)
+            op = worker.OP_SETUP
+        else:
+            numbers = (private.p, private.q, self.public.g, self.public.h)
+            tail, op = (self.exponent_bits, WINDOW_BITS, OU_PLAINTEXT_BITS), worker.OP_SETUP_OU
+        fields = b"".join(len(data).to_bytes(4, "big") + data
+                          for data in (mpz(v).to_bytes((int(v).bit_length() + 7) // 8, "big") for v in numbers))
+        return op, fields + b"".join(v.to_bytes(4, "big") for v in tail)
+
     def _start(self, count: int) -> None:
-        setup = b"".join(
-            len(data).to_bytes(4, "big") + data
-            for data in (mpz(self._p).to_bytes((self._p.bit_length() + 7) // 8, "big"),
-                         mpz(self._q).to_bytes((self._q.bit_length() + 7) // 8, "big"))
-        ) + self.exponent_bits.to_bytes(4, "big") + WINDOW_BITS.to_bytes(4, "big")
+        op, setup = self._setup_message()
         try:
             for _ in range(count):
                 self._workers.append(_Worker())
             for w in self._workers:  # all build their tables at once
-                w.send(worker.OP_SETUP, setup)
+                w.send(op, setup)
             for w in self._workers:
                 if w.receive() != b"ok":
                     raise OSError("unexpected answer from an encryption worker")
@@ -150,13 +165,22 @@ class OwnerEncryptor:
 
     def _local_state(self) -> worker.State:
         if self._state is None:
-            self._state = worker.build_state(self._p, self._q, self.exponent_bits, WINDOW_BITS)
+            self._state = worker.build_state(int(self._private.p), int(self._private.q), self.exponent_bits,
+                                             WINDOW_BITS)
         return self._state
 
     def encrypt_integers(self, integers: Sequence[int]) -> list[mpz]:
         """Ciphertexts of signed integers (already checked against the key's range)."""
-        if not self.crt:
-            return self.public.encrypt_int(list(integers)).ciphertexts
+        if self.scheme == "ou":
+            values = [int(k) for k in integers]
+            fits = all(abs(k) < 1 << OU_PLAINTEXT_BITS for k in values)
+            with self._lock:
+                if self._workers and fits and len(values) >= MIN_ROWS_PER_WORKER:
+                    try:
+                        return self._on_workers(values)
+                    except OSError:
+                        _stop(self._workers)
+            return self.public.encrypt_int(values).ciphertexts
         n = self.public.n
         residues = [int(k) % n for k in integers]
         with self._lock:
@@ -167,14 +191,21 @@ class OwnerEncryptor:
                     _stop(self._workers)  # fall through: encrypt here from now on
             return worker.encrypt(self._local_state(), residues)
 
-    def _on_workers(self, residues: list[int]) -> list[mpz]:
-        width = self.public.key_bytes
+    def _encoded(self, values: list[int]) -> tuple[int, bytes]:
+        """The worker's plaintext format: ``m mod n`` (Paillier) or a sign byte and ``|m|`` (OU)."""
+        if self.scheme == "paillier":
+            width = self.public.key_bytes
+            return width, b"".join(m.to_bytes(width, "big") for m in values)
+        width = 1 + (OU_PLAINTEXT_BITS + 7) // 8
+        return width, b"".join(bytes([m < 0]) + abs(m).to_bytes(width - 1, "big") for m in values)
+
+    def _on_workers(self, values: list[int]) -> list[mpz]:
         size = self.public.ciphertext_bytes
-        parts = min(len(self._workers), max(1, len(residues) // MIN_ROWS_PER_WORKER))
-        bounds = [len(residues) * k // parts for k in range(parts + 1)]
+        parts = min(len(self._workers), max(1, len(values) // MIN_ROWS_PER_WORKER))
+        bounds = [len(values) * k // parts for k in range(parts + 1)]
         busy = self._workers[:parts]
         for w, lo, hi in zip(busy, bounds, bounds[1:]):
-            body = b"".join(m.to_bytes(width, "big") for m in residues[lo:hi])
+            width, body = self._encoded(values[lo:hi])
             w.send(worker.OP_ENCRYPT, (hi - lo).to_bytes(4, "big") + width.to_bytes(4, "big") + body)
         out: list[mpz] = []
         for w, lo, hi in zip(busy, bounds, bounds[1:]):
@@ -187,8 +218,6 @@ class OwnerEncryptor:
     def encrypt(self, values: Any, *, frac_bits: int = paillier.DEFAULT_FRAC_BITS) -> EncryptedArray:
         """Like ``public_key.encrypt(values, frac_bits=...)`` for a 1-D float array."""
         values = np.asarray(values, dtype=np.float64).ravel()
-        if not self.crt:
-            return self.public.encrypt(values, frac_bits=frac_bits)
         integers = [int(k) for k in np.rint(np.ldexp(values, frac_bits)).tolist()]
         bound = max((abs(k) for k in integers), default=0)
         if bound > self.public.max_int:

@@ -100,11 +100,10 @@ crafted ``G**M`` with ``M > p`` is ``M mod p``, which gives away ``p``
 probability about ``2**(beta + 130 - 682)``.
 
 Every per-row encryption (steps 2 and 6) is made by the key's owner, which
-knows the factorisation: for Paillier,
-:class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor` computes the
-same ciphertexts modulo ``p**2`` and ``q**2`` (CRT) in worker processes,
-~1.8x less work than the public-key path, identically distributed; an
-Okamoto-Uchiyama key encrypts with its public key, already cheaper.
+knows the factorisation: :class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor`
+computes the same ciphertexts by CRT (Paillier modulo ``p**2`` and ``q**2``,
+Okamoto-Uchiyama modulo ``p**2`` and ``q``) in worker processes, less work
+than the public-key path, identically distributed.
 
 The scheme
 ----------
