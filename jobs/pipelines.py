@@ -56,6 +56,10 @@ CHOICE_LABELS = {
         "validation_auc": _("When the validation AUC stops improving"),
         "validation_ks": _("When the validation KS stops improving"),
     },
+    "he_scheme": {
+        "paillier": _("Paillier — the longer-established scheme"),
+        "ou": _("Okamoto–Uchiyama — the same security, 1.6 to 1.9 times as fast in the benchmarks, half the bytes on the wire"),
+    },
     "scaling": {"none": _("No scaling"), "standard": _("Standard: (x − mean) / std"),
                 "minmax": _("Min–max: (x − min) / (max − min)")},
     "method": {"quantile": _("Equal-frequency bins"), "equal_width": _("Equal-width bins"),

@@ -64,6 +64,16 @@ def test_settings_are_fields_with_the_components_bounds_choices_and_defaults_in_
     assert not shown & {"id_column", "label_column", "feature_columns", "insecure_allow_small_keys", "checkpoint_dir"}
 
 
+@pytest.mark.parametrize("template, step", [("lr", "lr"), ("secureboost", "boost")])
+def test_the_encryption_scheme_is_a_choice_in_words(scene, template, step):
+    project, _dataset = scene
+    form = forms.PipelineForm(template, project)
+    found = next(s for s in form.steps if s.step.id == step)
+    choices = dict(found.fields["he_scheme"].choices)
+    assert choices["paillier"].startswith("Paillier — ") and choices["ou"].startswith("Okamoto–Uchiyama — the same security")
+    assert found.fields["he_scheme"].initial == "paillier"
+
+
 def test_the_default_form_builds_a_spec_both_sites_validate(scene, alice, client_as):
     project, dataset = scene
     form, data = _lr_form(project)
