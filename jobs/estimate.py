@@ -38,6 +38,11 @@ REFERENCE_BITS = 2048
 JOB_OVERHEAD = 1.5  # submit, accept and the last status, seconds (docs/benchmarks.md: 1.3 + 0.3)
 NODE_OVERHEAD = 0.3  # per node: queueing and storing artifacts (docs/benchmarks.md: 0.26)
 PLAIN_CELL = 2e-6  # seconds per row x column of pandas work (split, scaling, statistics, selection)
+# Okamoto–Uchiyama does the same protocol on half-size numbers: one SecureBoost tree or LR epoch
+# took 1/1.6 to 1/1.9 of Paillier's time at the same security (docs/benchmarks.md, "Choosing
+# the encryption scheme"). The rates above are measured with Paillier, so an OU node is scaled by the middle.
+OU_SPEEDUP = 1.75
+
 HOP = 0.1  # one message from one site's task to the other's, through both proxies
 
 _lock = threading.Lock()
@@ -129,6 +134,10 @@ def _param(node: dict, name: str, default):
     return default if value is None else value
 
 
+def _scheme_speedup(node: dict) -> float:
+    return OU_SPEEDUP if _param(node, "he_scheme", "paillier") == "ou" else 1.0
+
+
 def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction: float) -> float:
     """Seconds one node takes at its slower site, from its parameters and the data's shape.
 
@@ -161,7 +170,7 @@ def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction:
         epoch = batches * per_batch + 2 * train / enc + train * features / (1.09 * add)
         if "validate" in (node.get("inputs") or {}):
             epoch += validate * features * PLAIN_CELL + 2 * HOP
-        return 2 * keygen + 6000 / enc + epochs * epoch
+        return (2 * keygen + 6000 / enc + epochs * epoch) / _scheme_speedup(node)
     if component == "hetero_secureboost":
         trees, depth = int(_param(node, "n_trees", 10)), int(_param(node, "max_depth", 3))
         subsample = float(_param(node, "subsample", 1.0))
@@ -170,7 +179,7 @@ def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction:
         # nodes: the sibling of each split is a subtraction), their decryption and 4 messages.
         level = 1500 / enc + 4 * HOP
         tree = depth * level + 1.2 * rows / enc + rows * shape.host_features * depth / 2 / (1.6 * add)
-        return keygen + 2000 / enc + trees * tree
+        return (keygen + 2000 / enc + trees * tree) / _scheme_speedup(node)
     if component in ("hetero_lr_predict", "hetero_secureboost_predict"):
         return validate * features * PLAIN_CELL * 5 + 2 * HOP
     rows = train if component != "split" else overlap

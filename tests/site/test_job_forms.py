@@ -151,6 +151,10 @@ def test_the_estimate_grows_with_rows_epochs_and_key_size(scene):
     stronger = pipelines.build("lr", project, our_table=str(dataset.pk), partner_table=PARTNER_TABLE,
                                values={"lr": {"key_bits": 4096}})
     assert estimate.estimate(stronger, big.shape, SPEED).per_node["lr"] > 5 * big.per_node["lr"]
+    faster = pipelines.build("lr", project, our_table=str(dataset.pk), partner_table=PARTNER_TABLE,
+                             values={"lr": {"he_scheme": "ou"}})
+    assert estimate.estimate(faster, big.shape, SPEED).per_node["lr"] == pytest.approx(
+        big.per_node["lr"] / estimate.OU_SPEEDUP, rel=0.01)  # NODE_OVERHEAD is not scaled
     # The LR benchmark of docs/benchmarks.md at its machine's speed: one epoch, 100,000 x (10 + 20).
     bench = {"id": "lr", "component": "hetero_lr", "params": {"common": {"max_epochs": 1}}, "inputs": {}}
     seconds = estimate.node_seconds(bench, estimate.Shape(100_000, 100_000, 10, 20),
