@@ -12,7 +12,6 @@ import pytest
 
 from engine import wire
 from engine.components.hetero_lr import hetero_lr, hetero_lr_predict, model, protocol, scorecard
-from engine.components.hetero_lr.keyowner import OwnerEncryptor
 from engine.crypto import ou, paillier
 from engine.errors import (
     AllMissingColumn,
@@ -196,68 +195,6 @@ def test_one_class_only_is_a_clear_error_at_the_guest_and_in_the_central_referen
 
 
 # ------------------------------------------------------------------ protocol helpers
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_owner_encryption_makes_ciphertexts_the_library_decrypts(workers):
-    public, private = paillier.generate_keypair(1024, insecure_allow_small_keys=True)
-    values = np.random.default_rng(1).normal(scale=1000, size=300)
-    encryptor = OwnerEncryptor(private, workers=workers)
-    try:
-        assert encryptor.worker_count == workers
-        encrypted = encryptor.encrypt(values)
-        assert np.array_equal(private.decrypt(encrypted), np.rint(values * 2.0**53) / 2.0**53)
-        assert np.allclose(private.decrypt(encrypted + 1.0 - public.encrypt(values)), 1.0)
-        assert len(set(encryptor.encrypt(np.zeros(200)).ciphertexts)) == 200  # fresh randomness each time
-        assert private.decrypt(encryptor.encrypt([-2.5])).tolist() == [-2.5]  # small jobs stay in-process
-    finally:
-        encryptor.close()
-    assert encryptor.worker_count == 0
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_owner_encryption_under_okamoto_uchiyama_makes_the_public_keys_ciphertexts(workers):
-    import gmpy2
-
-    public, private = ou.generate_keypair()
-    values = np.random.default_rng(1).normal(scale=1000, size=300)
-    encryptor = OwnerEncryptor(private, workers=workers)
-    try:
-        assert encryptor.worker_count == workers
-        encrypted = encryptor.encrypt(values)
-        assert encrypted.public_key is public and all(0 < c < public.n for c in encrypted.ciphertexts)
-        assert np.array_equal(private.decrypt(encrypted), np.rint(values * 2.0**53) / 2.0**53)
-        assert np.allclose(private.decrypt(encrypted + 1.0 - public.encrypt(values)), 1.0)
-        assert len(set(encryptor.encrypt(np.zeros(200)).ciphertexts)) == 200  # fresh randomness each time
-        # A ciphertext of m is G**m times an element of <H> (order t modulo p**2), as the public key makes it.
-        integers = [-(2**95) + 1, -7, 0, 9, 2**95 - 1] * 20
-        cts = encryptor.encrypt_integers(integers)
-        p2 = private.p * private.p
-        for m, c in zip(integers, cts):
-            mask = c * gmpy2.powmod(public.g, -m, public.n) % public.n
-            assert gmpy2.powmod(mask % p2, private.t, p2) == 1
-        decrypted = private.decrypt_int(ou.EncryptedArray.from_ciphertexts(public, cts, frac_bits=0))
-        assert [int(v) for v in decrypted] == integers
-        wide = [2**200 + 5, -(2**300)] * 40  # beyond the workers' tables: the public key's own path
-        assert [int(v) for v in private.decrypt_int(ou.EncryptedArray.from_ciphertexts(
-            public, encryptor.encrypt_integers(wide), frac_bits=0))] == wide
-    finally:
-        encryptor.close()
-    assert encryptor.worker_count == 0
-
-
-def test_the_okamoto_uchiyama_worker_arithmetic_is_g_to_the_m_times_h_to_the_r(monkeypatch):
-    """What the workers compute by CRT modulo p**2 and q is exactly G**m H**r mod n for the r they drew."""
-    from engine.components.hetero_lr import _owner_worker as worker
-
-    public, private = ou.generate_keypair()
-    state = worker.build_ou_state(private.p, private.q, public.g, public.h, public.short_exponent_bits, 11, 96)
-    integers = [0, 1, -1, 2**95 - 1, -(2**95 - 1), 123456789]
-    drawn = np.random.default_rng(3).bytes(len(integers) * 56)
-    monkeypatch.setattr(worker.os, "urandom", lambda count: drawn[:count])
-    for index, (m, c) in enumerate(zip(integers, worker.encrypt_ou(state, integers))):
-        r = int.from_bytes(drawn[index * 56 : (index + 1) * 56], "little")
-        assert c == pow(int(public.g), m, int(public.n)) * pow(int(public.h), r, int(public.n)) % int(public.n)
 
 
 def test_a_crafted_okamoto_uchiyama_ciphertext_is_refused_rather_than_decrypted_for_the_peer():

@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine import evaluation
 from engine.components.hetero_lr import model, protocol
-from engine.components.hetero_lr.keyowner import OwnerEncryptor
+from engine.crypto.owner import OwnerEncryptor
 from engine.components.hetero_lr.protocol import FRAC_BITS, expect
 from engine.components.hetero_lr.tables import as_frame, read_party, write_checkpoint
 from engine.crypto import he

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.components.hetero_lr import model, protocol
 from engine.components.hetero_lr.guest import _ids_sha256, _params_record, _scoring_frame
-from engine.components.hetero_lr.keyowner import OwnerEncryptor
+from engine.crypto.owner import OwnerEncryptor
 from engine.components.hetero_lr.protocol import FRAC_BITS, expect
 from engine.components.hetero_lr.tables import read_party, write_checkpoint
 from engine.crypto import he

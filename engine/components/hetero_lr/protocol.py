@@ -100,7 +100,7 @@ crafted ``G**M`` with ``M > p`` is ``M mod p``, which gives away ``p``
 probability about ``2**(beta + 130 - 682)``.
 
 Every per-row encryption (steps 2 and 6) is made by the key's owner, which
-knows the factorisation: :class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor`
+knows the factorisation: :class:`~engine.crypto.owner.OwnerEncryptor`
 computes the same ciphertexts by CRT (Paillier modulo ``p**2`` and ``q**2``,
 Okamoto-Uchiyama modulo ``p**2`` and ``q``) in worker processes, less work
 than the public-key path, identically distributed.
@@ -396,7 +396,7 @@ def score_bound() -> int:
 def encrypt_scores(encryptor: Any, scores: np.ndarray, what: str) -> EncryptedArray:
     """``[[scores]]`` at :data:`FRAC_BITS`, after checking the public bound.
 
-    ``encryptor`` is this party's :class:`~engine.components.hetero_lr.keyowner.OwnerEncryptor`
+    ``encryptor`` is this party's :class:`~engine.crypto.owner.OwnerEncryptor`
     (or any object with the ``PublicKey.encrypt`` signature).
     """
     if scores.size and not (np.isfinite(scores).all() and np.max(np.abs(scores)) < 2.0**SCORE_BITS):

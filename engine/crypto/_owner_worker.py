@@ -1,6 +1,6 @@
 """Owner-side encryption (Paillier and Okamoto-Uchiyama): the arithmetic, and a worker process that runs it.
 
-Imported as a module by :mod:`engine.components.hetero_lr.keyowner` (the
+Imported as a module by :mod:`engine.crypto.owner` (the
 in-process path), and run as a script (``python <this file>``) for the
 worker processes, which is why it imports nothing but gmpy2 and the
 standard library: a worker starts in ~0.1 s and never loads the engine.

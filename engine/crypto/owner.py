@@ -1,8 +1,9 @@
 """Encryption by the key's owner: the same ciphertexts, several times cheaper.
 
-In the hetero LR protocol every per-row encryption is made by the owner of
-the key (the host encrypts ``u_h`` under its own key, the guest ``v`` under
-its own), and the owner knows ``p`` and ``q``. :class:`OwnerEncryptor`
+Wherever a party encrypts many rows under its *own* key it knows ``p`` and
+``q``: in hetero LR every per-row encryption (the host's ``u_h`` under its
+key, the guest's ``v`` under its own), in SecureBoost the guest's packed
+``(g, h)`` pair of every row, once per tree. :class:`OwnerEncryptor`
 produces ciphertexts with exactly the distribution of
 :meth:`engine.crypto.paillier.PublicKey.encrypt` (``g = n + 1`` and
 Damgard-Jurik-Nielsen randomness ``hs**alpha`` with ``hs = (-y**2)**n mod n**2``
@@ -51,7 +52,7 @@ from typing import Any
 import numpy as np
 from gmpy2 import mpz
 
-from engine.components.hetero_lr import _owner_worker as worker
+from engine.crypto import _owner_worker as worker
 from engine.crypto import paillier
 from engine.crypto.he import EncryptedArray, HEPrivateKey
 
@@ -218,9 +219,19 @@ class OwnerEncryptor:
     def encrypt(self, values: Any, *, frac_bits: int = paillier.DEFAULT_FRAC_BITS) -> EncryptedArray:
         """Like ``public_key.encrypt(values, frac_bits=...)`` for a 1-D float array."""
         values = np.asarray(values, dtype=np.float64).ravel()
-        integers = [int(k) for k in np.rint(np.ldexp(values, frac_bits)).tolist()]
+        return self.encrypt_int([int(k) for k in np.rint(np.ldexp(values, frac_bits)).tolist()], frac_bits=frac_bits)
+
+    def encrypt_int(self, integers: Sequence[int], *, frac_bits: int = 0) -> EncryptedArray:
+        """Like ``public_key.encrypt_int(integers, frac_bits=...)`` for a 1-D list of integers.
+
+        A value beyond the key's ``max_int`` raises the scheme's
+        :class:`~engine.crypto.paillier.PlaintextOverflowError` with the
+        public key's own wording, before anything is encrypted.
+        """
+        integers = [int(k) for k in integers]
         bound = max((abs(k) for k in integers), default=0)
         if bound > self.public.max_int:
-            raise paillier.PlaintextOverflowError("a value is too large for this key")
-        return EncryptedArray.from_ciphertexts(self.public, self.encrypt_integers(integers), (len(integers),),
-                                               frac_bits=frac_bits, bound=bound)
+            raise paillier.PlaintextOverflowError(
+                f"a value needs {bound.bit_length()} bits; this {self.public.bits}-bit key holds at most "
+                f"{self.public.max_int.bit_length() - 1} bits")
+        return EncryptedArray(self.public, self.encrypt_integers(integers), (len(integers),), frac_bits, bound)
