@@ -300,6 +300,33 @@ def test_keys_below_2048_bits_need_the_explicit_test_flag():
     assert schema["additionalProperties"] is False and schema["properties"]["max_bins"]["default"] == 32
 
 
+@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+def test_the_guest_encrypts_its_gradients_as_the_keys_owner_on_workers_and_stops_them(cancer, monkeypatch, scheme):
+    from engine.components.secureboost import guest as guest_module
+    from engine.crypto.owner import OwnerEncryptor
+
+    made = []
+
+    class Recording(OwnerEncryptor):
+        def __init__(self, private, **kwargs):
+            super().__init__(private, workers=2)
+            self.batches = []
+            made.append(self)
+
+        def encrypt_int(self, integers, **kwargs):
+            self.batches.append((len(integers), self.worker_count))
+            return super().encrypt_int(integers, **kwargs)
+
+    monkeypatch.setattr(guest_module, "OwnerEncryptor", Recording)
+    keys = OU_KEYS if scheme == "ou" else {}
+    params = {"n_trees": 2, "max_depth": 2, "learning_rate": 0.3}
+    result = train(cancer["guest"], cancer["host"], **keys, **params)
+    assert_identical_to_central(result, central(cancer["guest"], cancer["host"], **params))
+    assert len(made) == 1 and made[0].batches == [(400, 2), (400, 2)]  # every row, each tree, on the workers
+    assert made[0].worker_count == 0  # stopped when the training ended
+    assert result["guest"]["metrics"]["seconds"]["encrypt"] > 0
+
+
 # ------------------------------------------------- Okamoto-Uchiyama (he_scheme="ou")
 
 OU_KEYS = {"key_bits": 2048, "insecure_allow_small_keys": False, "he_scheme": "ou"}
