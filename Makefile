@@ -5,11 +5,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REF_VENV := .venv-ref
 REF_STAMP := $(REF_VENV)/.installed
+# SecretFlow, for `make bench-secretflow` only: its wheels are for CPython 3.11.
+SF_PYTHON ?= python3.11
+SF_VENV := .venv-sf
+SF_STAMP := $(SF_VENV)/.installed
 DEMO_PORT ?= 8000
 # A demo on another port gets its own folder, so two demos can run side by side.
 DEMO_DIR ?= var/demo$(if $(filter 8000,$(DEMO_PORT)),,-$(DEMO_PORT))
 
-.PHONY: help venv test demo bench bench-jobs bench-scoring check schema clean-demo messages
+.PHONY: help venv test demo bench bench-jobs bench-scoring bench-secretflow check schema clean-demo messages
 
 help:
 	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
@@ -17,6 +21,7 @@ help:
 	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
 	@echo "make bench-jobs  run only the jobs-between-two-sites benchmark (its section of docs/benchmarks.md)"
 	@echo "make bench-scoring  run only the scoring-between-two-sites benchmark (its section of docs/benchmarks.md)"
+	@echo "make bench-secretflow  install SecretFlow 1.11 into .venv-sf and run it side by side with ours (its section of docs/benchmarks.md; ~40 min)"
 	@echo "make messages  collect the pages' texts into locale/zh_Hans/LC_MESSAGES/django.po and compile it"
 
 $(STAMP): requirements.txt
@@ -64,10 +69,23 @@ bench-scoring: $(STAMP)
 bench-ou: $(STAMP)
 	$(PY) -m benchmarks ou
 
+# SecretFlow beside ours on the same files (heavy, so not part of `make bench`); rewrites its own section of
+# docs/benchmarks.md. SecretFlow's own requirements are replaced by benchmarks/secretflow/requirements.txt
+# (see its comments), hence --no-deps. BENCH_ARGS, e.g. "--repeats 2" or "--only psi,sgb".
+$(SF_STAMP): benchmarks/secretflow/requirements.txt
+	test -x $(SF_VENV)/bin/python || $(SF_PYTHON) -m venv $(SF_VENV)
+	$(SF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SF_VENV)/bin/python -m pip install --quiet -r benchmarks/secretflow/requirements.txt
+	$(SF_VENV)/bin/python -m pip install --quiet --no-deps secretflow==1.11.0b1
+	touch $(SF_STAMP)
+
+bench-secretflow: $(STAMP) $(SF_STAMP)
+	FEDWEB_BENCH_SECRETFLOW_PYTHON=$(CURDIR)/$(SF_VENV)/bin/python $(PY) -m benchmarks.bench_secretflow $(BENCH_ARGS)
+
 # Translations (needs GNU gettext). The engine's texts are listed first (fedweb/i18n/engine_text.py),
 # then every text goes into the .po, then the .mo is compiled; both are committed. File-only
 # locations keep the .po's diff small when code moves.
-MESSAGES_IGNORE := --ignore=.venv --ignore=.venv-ref --ignore=var --ignore=node_modules --ignore=tests \
+MESSAGES_IGNORE := --ignore=.venv --ignore=.venv-ref --ignore=.venv-sf --ignore=var --ignore=node_modules --ignore=tests \
 	--ignore=benchmarks --ignore=docs --ignore=docker --ignore=frontend/static/vendor
 messages: $(STAMP)
 	$(PY) manage.py engine_strings
