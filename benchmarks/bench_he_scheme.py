@@ -15,6 +15,14 @@ find, an Okamoto-Uchiyama key ~0.1 s).
 * **SecureBoost**: ``hetero_secureboost``, one tree of depth 5, 32 bins,
   20,000 rows x (5 guest + 10 host features). The two runs' trees are checked
   to be identical (host splits resolved through the host's half).
+* **SecureBoost, the guest's encryption**: the same tree under each scheme,
+  once as the component runs (the guest encrypts its packed ``(g, h)`` as the
+  key's owner, :class:`engine.crypto.owner.OwnerEncryptor`: CRT, fixed-base
+  tables, worker processes) and once with the public key's own
+  ``encrypt_int`` in its place (what it did before), the four runs taking
+  turns. ``encrypt`` is the guest's own count (``seconds.encrypt``): the
+  encryption of the gradients plus, for the owner, starting its workers and
+  building their tables. All four trees are checked to be identical.
 * **hetero LR**: ``hetero_lr``, one epoch, 20,000 rows x (10 guest + 10 host
   features), batches of 10,000. The two runs' weights are checked to be equal.
 * **bytes**: what the two parties sent each other in the SecureBoost run and
@@ -31,6 +39,8 @@ docs/benchmarks.md) or ``python -m benchmarks --quick he_scheme`` (prints the ro
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -39,6 +49,7 @@ import pandas as pd
 from benchmarks.bench_hetero_lr import _tables as lr_tables
 from benchmarks.bench_secureboost import _resolved_trees
 from engine.components.hetero_lr import hetero_lr
+from engine.components.secureboost import guest as secureboost_guest
 from engine.components.secureboost import hetero_secureboost
 from engine.crypto import ou, paillier
 from engine.federation import InMemoryTransport, run_local
@@ -69,6 +80,30 @@ class CountingTransport(InMemoryTransport):
     def push(self, session_id: str, src: str, dst: str, key: str, payload: bytes) -> None:
         self.sent[src] = self.sent.get(src, 0) + len(payload)
         super().push(session_id, src, dst, key, payload)
+
+
+class PublicKeyEncryptor:
+    """The key owner's encryptor replaced by the public key alone: how the guest encrypted before."""
+
+    def __init__(self, private: Any) -> None:
+        self.public = private.public_key
+
+    def encrypt_int(self, integers: Any, *, frac_bits: int = 0) -> Any:
+        return self.public.encrypt_int(integers, frac_bits=frac_bits)
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def public_key_encryption() -> Iterator[None]:
+    """The SecureBoost guest encrypts with the public key for the duration (runs here are sequential)."""
+    owner = secureboost_guest.OwnerEncryptor
+    secureboost_guest.OwnerEncryptor = PublicKeyEncryptor
+    try:
+        yield
+    finally:
+        secureboost_guest.OwnerEncryptor = owner
 
 
 def secureboost_tables(rows: int, seed: int = 2026) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -115,18 +150,34 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     sb_params = {"n_trees": 1, "max_depth": sizes["depth"], "max_bins": 32, "learning_rate": 0.3, "key_bits": 2048}
     transports: dict[str, CountingTransport] = {}
 
-    def secureboost(scheme: str) -> Any:
+    encrypt_s: dict[str, float] = {}
+
+    def secureboost(scheme: str, owner: bool = True) -> Any:
+        name = scheme if owner else f"{scheme}/public"
+
         def go() -> Any:
-            transports[scheme] = CountingTransport()
-            return run_local(hetero_secureboost, {**sb_params, "he_scheme": scheme},
-                             {"guest": {"data": guest}, "host": {"data": host}}, transport=transports[scheme],
-                             timeout=3600)
+            transport = CountingTransport()
+            if owner:
+                transports[scheme] = transport
+                result = run_local(hetero_secureboost, {**sb_params, "he_scheme": scheme},
+                                   {"guest": {"data": guest}, "host": {"data": host}}, transport=transport,
+                                   timeout=3600)
+            else:
+                with public_key_encryption():
+                    result = run_local(hetero_secureboost, {**sb_params, "he_scheme": scheme},
+                                       {"guest": {"data": guest}, "host": {"data": host}}, transport=transport,
+                                       timeout=3600)
+            seconds = result["guest"]["metrics"]["seconds"]["encrypt"]
+            encrypt_s[name] = min(encrypt_s.get(name, float("inf")), seconds)
+            return result
         return go
 
-    best, results = _interleaved({scheme: secureboost(scheme) for scheme in SCHEMES}, repeats)
-    trees = {scheme: _resolved_trees(r["guest"]["model"], r["host"]["model"]) for scheme, r in results.items()}
-    if trees["ou"] != trees["paillier"]:
-        raise AssertionError("SecureBoost: the two schemes grew different trees")
+    runs = {scheme: secureboost(scheme) for scheme in SCHEMES}
+    runs.update({f"{scheme}/public": secureboost(scheme, owner=False) for scheme in SCHEMES})
+    best, results = _interleaved(runs, repeats)
+    trees = {name: _resolved_trees(r["guest"]["model"], r["host"]["model"]) for name, r in results.items()}
+    if any(tree != trees["paillier"] for tree in trees.values()):
+        raise AssertionError("SecureBoost: the schemes or the two ways of encrypting grew different trees")
     work = {scheme: r["host"]["metrics"]["work"] for scheme, r in results.items()}
     nodes = sum(len(t) for t in trees["ou"])
     shape = f"{rows_n:,} rows x ({SB_GUEST} + {SB_HOST}) features, depth {sizes['depth']}, {nodes} nodes"
@@ -136,6 +187,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         f"{work['ou']['candidates_sent']:,} candidates; identical tree)",
         f"Paillier: {best['paillier']:.1f} s ({work['paillier']['ciphertexts_sent']:,} histogram ciphertexts)",
         best["paillier"] / best["ou"], "none yet: decides the default (ratio > 1: OU faster)", True))
+    for scheme, label in (("paillier", "Paillier"), ("ou", "OU")):
+        public = f"{scheme}/public"
+        out.append(_row(
+            f"SecureBoost under {label}, the same tree: the guest encrypts its {rows_n:,} packed (g, h) as the "
+            "key's owner (CRT, tables, worker processes) against with the public key",
+            f"owner: {best[scheme]:.1f} s (encrypt {encrypt_s[scheme]:.1f} s, workers and tables included)",
+            f"public key: {best[public]:.1f} s (encrypt {encrypt_s[public]:.1f} s)",
+            best[public] / best[scheme], "faster (ratio > 1); identical tree", best[public] > best[scheme]))
     sent = {scheme: t.sent for scheme, t in transports.items()}
     out.append(_row(
         "SecureBoost, bytes sent in that tree (guest → host: encrypted gradients; host → guest: histograms)",
