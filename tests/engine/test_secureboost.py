@@ -443,6 +443,29 @@ def leaves_of(value):
         yield value
 
 
+def test_every_ciphertext_the_guest_receives_is_freshly_re_randomised_and_only_those_are(cancer, monkeypatch):
+    """Full-length re-randomisation is paid for the packed sums sent, not for every histogram bucket."""
+    from engine.crypto.he import EncryptedArray
+
+    outputs, sizes = [], []
+    rerandomize = EncryptedArray.rerandomize
+
+    def recording(self, **kwargs):
+        fresh = rerandomize(self, **kwargs)
+        sizes.append(self.size)
+        outputs.extend(int(c) for c in fresh.ciphertexts)
+        return fresh
+
+    monkeypatch.setattr(EncryptedArray, "rerandomize", recording)
+    transport = CapturingTransport()
+    result = train(cancer["guest"], cancer["host"], transport=transport, n_trees=1, max_depth=3)
+    seen = [int(c) for key, message in transport.received["guest"] if key.endswith("histograms")
+            for leaf in leaves_of(message) if isinstance(leaf, wire.BigIntArray) for c in leaf.values]
+    work = result["host"]["metrics"]["work"]
+    assert seen and sorted(seen) == sorted(outputs)  # each one re-randomised on its way out, nothing more
+    assert sum(sizes) == len(seen) == work["ciphertexts_sent"] < work["candidates_sent"]  # packed first
+
+
 def test_the_host_receives_only_ciphertexts_row_masks_and_ids_and_the_guest_no_host_thresholds(cancer):
     transport = CapturingTransport()
     guest, host = cancer["guest"].iloc[:150], cancer["host"].iloc[:150]
