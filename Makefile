@@ -13,7 +13,7 @@ DEMO_PORT ?= 8000
 # A demo on another port gets its own folder, so two demos can run side by side.
 DEMO_DIR ?= var/demo$(if $(filter 8000,$(DEMO_PORT)),,-$(DEMO_PORT))
 
-.PHONY: help venv test demo bench bench-jobs bench-scoring bench-secretflow check schema clean-demo messages
+.PHONY: help venv test demo bench bench-jobs bench-scoring bench-ou bench-he-scheme bench-secretflow check schema clean-demo messages
 
 help:
 	@echo "make demo   start a site with sample data on http://127.0.0.1:$(DEMO_PORT)/"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench  run the engine benchmarks and write docs/benchmarks.md"
 	@echo "make bench-jobs  run only the jobs-between-two-sites benchmark (its section of docs/benchmarks.md)"
 	@echo "make bench-scoring  run only the scoring-between-two-sites benchmark (its section of docs/benchmarks.md)"
+	@echo "make bench-ou  run only the Okamoto-Uchiyama against Paillier benchmark (its section of docs/benchmarks.md)"
+	@echo "make bench-he-scheme  run only SecureBoost and hetero LR under each encryption scheme (its section of docs/benchmarks.md)"
 	@echo "make bench-secretflow  install SecretFlow 1.11 into .venv-sf and run it side by side with ours (its section of docs/benchmarks.md; ~40 min)"
 	@echo "make messages  collect the pages' texts into locale/zh_Hans/LC_MESSAGES/django.po and compile it"
 
@@ -68,6 +70,10 @@ bench-scoring: $(STAMP)
 # Okamoto-Uchiyama against Paillier, the same operations in one process (part of `make bench`); rewrites its own section of docs/benchmarks.md.
 bench-ou: $(STAMP)
 	$(PY) -m benchmarks ou
+
+# SecureBoost and hetero LR under Paillier and Okamoto-Uchiyama (part of `make bench`); rewrites its own section.
+bench-he-scheme: $(STAMP)
+	$(PY) -m benchmarks he_scheme
 
 # SecretFlow beside ours on the same files (heavy, so not part of `make bench`); rewrites its own section of
 # docs/benchmarks.md. SecretFlow's own requirements are replaced by benchmarks/secretflow/requirements.txt
