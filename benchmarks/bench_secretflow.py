@@ -62,6 +62,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -303,7 +304,12 @@ def run_theirs(row: str, folder: Path, options: list[str], cap: float = 0.0) -> 
             proc.wait()
     wall = time.perf_counter() - started
     tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
-    result: dict[str, Any] = {"finished": False, "error": f"runner exited {proc.returncode} without a result"}
+    status = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+              else f"exited {proc.returncode}")
+    received = [line.split("***")[1].strip() for line in tail if "received at time" in line and "***" in line]
+    cause = f" after '{received[0]}'" if received else ""  # Ray's handler aborts on a signal from outside
+    result: dict[str, Any] = {"finished": False,
+                              "error": f"runner {status}{cause}, {wall:.0f} s after it started, without a result"}
     if out.exists():
         result = json.loads(out.read_text())
     result.update({"wall": wall, "load": (load_before, os.getloadavg()[0]), "log_tail": tail})
