@@ -155,7 +155,7 @@ def test_the_partners_admin_approves_a_job_first_when_the_project_asks_for_it(sc
 
 def test_a_worker_killed_mid_training_is_noticed_and_the_job_goes_on_from_the_checkpoint_both_sites_hold(scene):
     bank, telco = scene["bank"], scene["telco"]
-    job = _job(scene, "lr", {"max_epochs": 150, "learning_rate": 0.01}, name="Killed")
+    job = _job(scene, "lr", {"max_epochs": 40, "learning_rate": 0.01}, name="Killed")
 
     def epochs_done():
         tasks = bank.get(f"/api/jobs/{job['id']}/")["tasks"]
