@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The OT-based PSI's library (spu), in its own environment: see requirements-psi.txt.
+PSI_VENV := .venv-psi
+PSI_STAMP := $(PSI_VENV)/.installed
 REF_VENV := .venv-ref
 REF_STAMP := $(REF_VENV)/.installed
 # SecretFlow, for `make bench-secretflow` only: its wheels are for CPython 3.11.
@@ -32,7 +35,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(PSI_STAMP): requirements-psi.txt
+	test -x $(PSI_VENV)/bin/python || $(PYTHON) -m venv $(PSI_VENV)
+	$(PSI_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-psi.txt
+	touch $(PSI_STAMP)
+
+venv: $(STAMP) $(PSI_STAMP)
 
 # The benchmarks' reference implementations, kept apart from the product's packages.
 $(REF_STAMP): benchmarks/requirements-reference.txt
@@ -40,7 +48,7 @@ $(REF_STAMP): benchmarks/requirements-reference.txt
 	$(REF_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-reference.txt
 	touch $(REF_STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(PSI_STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 check: $(STAMP)
@@ -50,13 +58,13 @@ check: $(STAMP)
 schema: $(STAMP)
 	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
-demo: $(STAMP)
+demo: $(STAMP) $(PSI_STAMP)
 	FEDWEB_DATA_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT) DEMO_PROXY_PORT=$(DEMO_PROXY_PORT) $(PY) -m fedweb.demo
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
 
-bench: $(STAMP) $(REF_STAMP)
+bench: $(STAMP) $(PSI_STAMP) $(REF_STAMP)
 	FEDWEB_BENCH_REFERENCE_PYTHON=$(REF_VENV)/bin/python $(PY) -m benchmarks
 
 # The jobs layer between two real sites (part of `make bench`); rewrites its own section of docs/benchmarks.md.
@@ -85,13 +93,13 @@ $(SF_STAMP): benchmarks/secretflow/requirements.txt
 	$(SF_VENV)/bin/python -m pip install --quiet --no-deps secretflow==1.11.0b1
 	touch $(SF_STAMP)
 
-bench-secretflow: $(STAMP) $(SF_STAMP)
+bench-secretflow: $(STAMP) $(PSI_STAMP) $(SF_STAMP)
 	FEDWEB_BENCH_SECRETFLOW_PYTHON=$(CURDIR)/$(SF_VENV)/bin/python $(PY) -m benchmarks.bench_secretflow $(BENCH_ARGS)
 
 # Translations (needs GNU gettext). The engine's texts are listed first (fedweb/i18n/engine_text.py),
 # then every text goes into the .po, then the .mo is compiled; both are committed. File-only
 # locations keep the .po's diff small when code moves.
-MESSAGES_IGNORE := --ignore=.venv --ignore=.venv-ref --ignore=.venv-sf --ignore=var --ignore=node_modules --ignore=tests \
+MESSAGES_IGNORE := --ignore=.venv --ignore=.venv-ref --ignore=.venv-sf --ignore=.venv-psi --ignore=var --ignore=node_modules --ignore=tests \
 	--ignore=benchmarks --ignore=docs --ignore=docker --ignore=frontend/static/vendor
 messages: $(STAMP)
 	$(PY) manage.py engine_strings

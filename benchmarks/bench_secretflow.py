@@ -31,8 +31,10 @@ those same files.
 Rows, in the order they run (each pair ours, theirs; ``--repeats N`` runs the
 whole sequence N times, each side keeping its best):
 
-1. PSI: ours (``arithmetic="x25519"``, ECDH on ristretto255) against
-   SecretFlow's RR22 and against its ECDH on Curve25519.
+1. PSI, like against like: ours with ``protocol="rr22"`` (SecretFlow's
+   libpsi from the spu wheel, its traffic over our transport) against
+   SecretFlow's RR22, and ours with ``"ecdh"`` (ristretto255, x25519 ladder)
+   against its ECDH on Curve25519.
 2. SecureBoost, one tree of depth 5, 32 bins: ours with ``he_scheme="ou"``
    against SGB with OU-2048, ours with ``"paillier"`` against SGB with
    Paillier-2048 (both 2048-bit keys).
@@ -89,7 +91,7 @@ SECTION = (
     "Ray 2.9.3) in simulation mode (`sf.init(parties=['alice', 'bob'], address='local', num_cpus=16)`), time "
     "from its driver to read the files and run, its start-up left out. Security parameters: 2048-bit keys on "
     "both sides (our Paillier and Okamoto-Uchiyama: `key_bits=2048`; SecretFlow's HEU: `bit_size` 2048, OU or "
-    "Paillier); PSI: ours ECDH on ristretto255 (X25519 ladder, 128-bit), SecretFlow's ECDH on Curve25519 "
+    "Paillier); PSI: ours RR22 (libpsi from spu 0.9.5, semi-honest, 128-bit) and ECDH on ristretto255 (X25519 ladder, 128-bit), SecretFlow's ECDH on Curve25519 "
     "(`CURVE_25519`) and RR22 (libpsi's VOLE-based OPRF, default fast mode, not `low_comm_mode`; 128-bit "
     "computational, 40-bit statistical security). SGB's `first_tree_with_label_holder_feature` is off (its "
     "default would grow the one tree from the label holder's features alone, unencrypted). Memory: ours is each "
@@ -372,31 +374,37 @@ def _failure_row(benchmark: str, ours: str, run: dict[str, Any], what: str, targ
 
 
 def psi_rows(folder: Path, sizes: dict[str, int], shared: int, repeats: int) -> list[dict[str, Any]]:
+    """Like against like: our RR22 (SecretFlow's libpsi, through our transport) against SecretFlow's
+    RR22, and our ECDH against SecretFlow's ECDH."""
     data = {"guest": folder / "psi-guest.csv", "host": folder / "psi-host.csv"}
-    ours, rr22, ecdh = [], [], []
+    runs: dict[str, dict[str, list]] = {p: {"ours": [], "theirs": []} for p in ("rr22", "ecdh")}
     for attempt in range(repeats):
-        ours.append(run_ours("psi", PSI_PARAMS, data, folder / f"ours-psi-{attempt}"))
-        rr22.append(run_theirs("psi", folder, ["--protocol", "rr22"]))
-        ecdh.append(run_theirs("psi", folder, ["--protocol", "ecdh"]))
-    mine = _best(ours)
-    count = mine["results"]["guest"]["intersection"]
+        for protocol in ("rr22", "ecdh"):
+            params = {**PSI_PARAMS, "protocol": protocol}
+            runs[protocol]["ours"].append(run_ours("psi", params, data, folder / f"ours-psi-{protocol}-{attempt}"))
+            runs[protocol]["theirs"].append(run_theirs("psi", folder, ["--protocol", protocol]))
     label = f"{sizes['psi'] // 1000:,}k" if sizes["psi"] < 10**6 else f"{sizes['psi'] // 10**6}M"
     name = f"PSI {label} x {label} ids ({shared:,} shared), reveal to both, aligned CSVs written"
-    ours_text = _ours_text(mine, f" (ECDH ristretto255, x25519 ladder; intersection {count:,})")
     rows = []
-    for runs, what, target, limit in ((rr22, "SecretFlow RR22", "≤ 1.0 of RR22 and ≤ 60 s wall", 60.0),
-                                      (ecdh, "SecretFlow ECDH CURVE_25519", "none: shown (same kind of protocol)",
-                                       None)):
-        theirs = _best(runs)
+    for protocol, ours_what, what, target, limit in (
+            ("rr22", "RR22, SecretFlow's libpsi through our transport", "SecretFlow RR22",
+             "≤ 1.0 of RR22 and ≤ 60 s wall", 60.0),
+            ("ecdh", "ECDH ristretto255, x25519 ladder", "SecretFlow ECDH CURVE_25519", "none: shown (same kind of protocol)",
+             None)):
+        mine = _best(runs[protocol]["ours"])
+        count = mine["results"]["guest"]["intersection"]
+        ours_text = _ours_text(mine, f" ({ours_what}; intersection {count:,})")
+        theirs = _best(runs[protocol]["theirs"])
         if not theirs.get("finished"):
-            rows.append(_failure_row(f"{name}, vs {what}", ours_text, theirs, what, target))
+            rows.append(_failure_row(f"{name}, ours {protocol} vs {what}", ours_text, theirs, what, target))
             continue
         counts = theirs.get("intersection", {})
         extra = f" (intersection {min(counts.values()) if counts else '?':,})" if counts else ""
         ratio = mine["seconds"] / theirs["seconds"]
         correct = count == shared and all(v == shared for v in counts.values())
         ok = correct and (limit is None or (ratio <= 1.0 and mine["seconds"] <= limit))
-        rows.append(_row(f"{name}, vs {what}", ours_text, _theirs_text(theirs, what, extra), ratio, target, ok))
+        rows.append(_row(f"{name}, ours {protocol} vs {what}", ours_text, _theirs_text(theirs, what, extra), ratio,
+                         target, ok))
     return rows
 
 
@@ -481,15 +489,17 @@ def recorded_rows(prefixes: tuple[str, ...] = ("PSI", "SecureBoost", "hetero LR"
         cells = [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
         if len(cells) != 6:
             continue
-        benchmark = re.sub(r"^\[recorded [^\]]*, not re-run\] ", "", cells[0])
+        # A row carried over before keeps the date it was measured on.
+        earlier = re.match(r"^\[recorded [^\]]*, not re-run\] ", cells[0])
+        benchmark = cells[0][earlier.end():] if earlier else cells[0]
         if not benchmark.startswith(prefixes):
             continue
         try:
             ratio = float(cells[3])
         except ValueError:
             ratio = float("nan")
-        rows.append({"benchmark": mark + benchmark, "ours": cells[1], "reference": cells[2], "ratio": ratio,
-                     "target": cells[4], "ok": cells[5] == "yes"})
+        rows.append({"benchmark": (earlier.group(0) if earlier else mark) + benchmark, "ours": cells[1],
+                     "reference": cells[2], "ratio": ratio, "target": cells[4], "ok": cells[5] == "yes"})
     return rows
 
 

@@ -24,6 +24,7 @@ from datasets import storage
 from datasets.models import Dataset
 from engine.federation.context import Context
 from engine.federation.memory import InMemoryTransport
+from projects.models import ProjectTable
 
 from . import artifacts
 from . import spec as specs
@@ -165,6 +166,8 @@ def execute(task: Task, reporter: Callable[..., None] | None = None) -> Result:
             return Result(outputs=dict(reused.outputs), metrics=(reused.metrics or {}).get("final", {}), reused_from=reused)
         inputs = inputs_for(task, node)
         params = dict(node.params[task.role])
+        if node.component.name == "psi":
+            params["min_overlap"] = max(params.get("min_overlap") or 0, _policy_min_overlap(project, node, task.role))
         if node.component.name in CHECKPOINTED:
             params["checkpoint_dir"] = str(checkpoint_dir(task))
             resume = _agree_on_checkpoint(ctx, task, CHECKPOINTED[node.component.name]) if task.attempt > 1 else None
@@ -182,6 +185,15 @@ def execute(task: Task, reporter: Callable[..., None] | None = None) -> Result:
             stored[port.name] = artifacts.store(port.type, value).id
     metrics = outputs.get("metrics")
     return Result(outputs=stored, metrics=metrics if isinstance(metrics, dict) else {})
+
+
+def _policy_min_overlap(project, node, role: str) -> int:
+    """Our table's PSI rule: below this many shared ids, nothing is revealed (whatever the job asks)."""
+    by_role = getattr(node.inputs.get("data"), "by_role", None)  # a table, not an earlier step's output
+    if not by_role or role not in by_role:
+        return 0
+    table = ProjectTable.objects.live().filter(project=project, dataset_id=by_role[role]).first()
+    return table.psi_min_overlap if table is not None else 0
 
 
 def params_of(task: Task) -> dict:

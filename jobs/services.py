@@ -105,6 +105,12 @@ def _check_psi_policies(project, plan: specs.Plan) -> None:
         wants = reveal == "both" if mine == "guest" else reveal in ("both", "guest")  # does the partner learn rows?
         try:
             check_psi_policy(table, partner_set_size=(remote.row_count or 0) if remote else 0, wants_intersection=wants)
+            if node.params[mine].get("protocol") == "rr22" and mine == "host" and table.psi_min_overlap:
+                # RR22 shows the guest the intersection before anyone counts it.
+                raise SessionRefused(
+                    f"the table's PSI rules reveal nothing below {table.psi_min_overlap} shared ids, and the RR22 "
+                    "protocol shows the partner the intersection at once: use the ECDH protocol, or set the "
+                    "table's smallest overlap to 0")
         except SessionRefused as exc:
             raise SessionRefused(f"node {node.id!r}: {exc.reason}", exc.status) from None
 

@@ -27,34 +27,37 @@ class Template:
 # Stop once the overlap is known, until the project's decider says whether to go on (a PSI-only
 # job has nothing after the overlap to hold back, so its template has no such option).
 PAUSE_AFTER_PSI = (False, "pause after the overlap until someone decides whether to go on")
+PSI_PROTOCOL = ("ecdh", "how the overlap is found: ecdh (every privacy option) or rr22 (oblivious transfer, many "
+                        "times faster on large tables, where the partner's table allows it)")
 
 TEMPLATES = {
     "psi": Template("psi", _("Find the overlap (PSI only)"),
                     _("Private set intersection of the two tables; who learns the overlap follows the tables' policies."),
-                    {"reveal": ("both", "both, guest (the label holder only) or cardinality (the count only)")}),
+                    {"reveal": ("both", "both, guest (the label holder only) or cardinality (the count only)"),
+                     "protocol": PSI_PROTOCOL}),
     "lr": Template("lr", _("Logistic regression model"),
                    _("Overlap → train/validation split → standard scaling → binning (WOE/IV) → feature selection → "
                      "hetero logistic regression → scoring of the validation rows → evaluation (AUC, KS, ROC)."),
                    {"learning_rate": (0.15, "step size"), "max_epochs": (10, "passes over the data"),
                     "iv_threshold": (0.02, "minimum IV to keep a feature"), "validation_fraction": (0.2, "share held out"),
-                    "pause_after_psi": PAUSE_AFTER_PSI}),
+                    "pause_after_psi": PAUSE_AFTER_PSI, "protocol": PSI_PROTOCOL}),
     "secureboost": Template("secureboost", _("Gradient-boosted trees (SecureBoost)"),
                             _("Overlap → split → SecureBoost trees → scoring of the validation rows → evaluation."),
                             {"n_trees": (10, "number of trees"), "max_depth": (3, "depth of each tree"),
                              "learning_rate": (0.3, "shrinkage"), "validation_fraction": (0.2, "share held out"),
-                             "pause_after_psi": PAUSE_AFTER_PSI}),
+                             "pause_after_psi": PAUSE_AFTER_PSI, "protocol": PSI_PROTOCOL}),
     "score": Template("score", _("Score a table with a model"),
                       _("Align a new table with the partner's and score it with a published model (with the same "
                         "preparation); scorecard points when the model has a scorecard, and an evaluation when the "
                         "new table has labels."),
                       {"model": ("", "the published model version to score with (its id)"),
                        "model_job": ("", "instead of 'model': the job that trained it"),
-                       "reveal": ("both", "who learns the overlap of the new tables")}),
+                       "reveal": ("both", "who learns the overlap of the new tables"), "protocol": PSI_PROTOCOL}),
 }
 
 
 # The step each template option sets (the API's short names for settings of the pipeline's steps).
-OPTION_STEPS = {"reveal": "psi", "validation_fraction": "split", "iv_threshold": "selection", "max_epochs": "lr",
+OPTION_STEPS = {"reveal": "psi", "protocol": "psi", "validation_fraction": "split", "iv_threshold": "selection", "max_epochs": "lr",
                 "learning_rate": {"lr": "lr", "secureboost": "boost"}, "n_trees": "boost", "max_depth": "boost"}
 
 
@@ -170,7 +173,7 @@ def build(name: str, project, *, our_table: str, partner_table: str, options: di
         cols = _columns(project, tables)
         ids = {role: {"id_column": cols[role]["id_column"]} for role in ("guest", "host")}
         psi = {"id": "psi", "component": "psi", "inputs": {"data": {"table": tables}},
-               "params": {"common": {"reveal": opt["reveal"]}, **ids}}
+               "params": {"common": {"reveal": opt["reveal"], "protocol": opt["protocol"]}, **ids}}
         return {"format": FORMAT, "nodes": [psi, *_scoring_nodes(project, model, cols)]}
     # The other templates are the browser's pipelines with their default steps: one builder for both.
     from .pipelines import build as build_pipeline

@@ -292,5 +292,11 @@ class Peer:
         except WireError as exc:
             raise WireError(f"message {key!r} from party {self.party_id!r}: {exc}") from None
 
+    def open_stream(self, name: str):
+        """Addresses through which an external protocol library talks to this peer
+        (a :class:`~engine.federation.transport.StreamLink`; close it when done)."""
+        ctx = self._ctx
+        return ctx.transport.open_stream(ctx.session_id, ctx.party_id, self.party_id, ctx.key(name))
+
     def __repr__(self) -> str:
         return f"Peer(party={self.party_id!r}, role={self.role!r})"

@@ -7,7 +7,13 @@ will carry.
 
 from __future__ import annotations
 
-from engine.federation.transport import Mailbox, Transport
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+
+from engine.federation.transport import Mailbox, StreamLink, Transport
 
 __all__ = ["InMemoryTransport"]
 
@@ -22,6 +28,8 @@ class InMemoryTransport(Transport):
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
+        self._streams: dict[tuple[str, str], tuple[str, set[str]]] = {}
+        self._lock = threading.Lock()
 
     def push(self, session_id: str, src: str, dst: str, key: str, payload: bytes) -> None:
         if not isinstance(payload, bytes):
@@ -33,3 +41,26 @@ class InMemoryTransport(Transport):
 
     def abort(self, session_id: str, src: str, error_message: str) -> None:
         self.mailbox.abort(session_id, src, error_message)
+
+    def open_stream(self, session_id: str, src: str, dst: str, name: str) -> StreamLink:
+        """Both parties are in this process: each dials the other's socket directly,
+        in one private folder per stream (removed when both have closed their link)."""
+        stream = (session_id, name)
+        with self._lock:
+            folder, users = self._streams.get(stream) or (tempfile.mkdtemp(prefix="fedweb-stream-"), set())
+            users.add(src)
+            self._streams[stream] = (folder, users)
+
+        def release() -> None:
+            with self._lock:
+                users.discard(src)
+                if not users:
+                    self._streams.pop(stream, None)
+                    shutil.rmtree(folder, ignore_errors=True)
+
+        return StreamLink(listen=f"unix:{os.path.join(folder, _slot(src))}",
+                          connect=f"unix:{os.path.join(folder, _slot(dst))}", _release=release)
+
+
+def _slot(party: str) -> str:
+    return hashlib.sha256(party.encode()).hexdigest()[:16] + ".sock"  # short, whatever the party id

@@ -12,6 +12,10 @@ process cannot inject messages.
 Not for use between organisations: no encryption, no reconnection, no
 persistence. That is the proxy backend's job.
 
+Byte streams (``open_stream``, for the RR22 PSI's library) connect the two
+libraries directly, on Unix sockets beside the parties' own (so only between
+parties that listen on Unix sockets, in folders both can reach).
+
 A frame is a wire-encoded header dict, followed for messages by the payload::
 
     {"type": "message", "session": str, "src": str, "dst": str, "key": str}  + payload
@@ -20,6 +24,8 @@ A frame is a wire-encoded header dict, followed for messages by the payload::
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -28,7 +34,7 @@ from typing import Any
 
 from engine import wire
 from engine.errors import FederationError
-from engine.federation.transport import Mailbox, Transport
+from engine.federation.transport import Mailbox, StreamLink, Transport
 
 __all__ = ["SocketTransport"]
 
@@ -102,6 +108,26 @@ class SocketTransport(Transport):
                     self._connection(peer, timeout=2.0).send_bytes(header)
             except (OSError, FederationError):
                 pass  # best effort: an unreachable peer will time out instead
+
+    def open_stream(self, session_id: str, src: str, dst: str, name: str) -> StreamLink:
+        """Each library listens beside its party's socket and dials the peer's directly."""
+        own, theirs = self.address, self.peers.get(dst)
+        if not (isinstance(own, str) and isinstance(theirs, str)):
+            raise FederationError("byte streams need both parties on Unix sockets")
+
+        def beside(address: str, party: str) -> str:
+            digest = hashlib.sha256(f"{session_id}\0{name}\0{party}".encode()).hexdigest()[:16]
+            return f"unix:{os.path.join(os.path.dirname(os.path.abspath(address)), digest)}.sock"
+
+        listen = beside(own, src)
+
+        def release() -> None:
+            try:
+                os.unlink(listen[len("unix:"):])
+            except FileNotFoundError:
+                pass
+
+        return StreamLink(listen=listen, connect=beside(theirs, dst), _release=release)
 
     # -------------------------------------------------------------- lifecycle
 

@@ -52,6 +52,19 @@ context (e.g. ``"psi/blinded.3"``: characters ``[A-Za-z0-9_.-/]``).
 
 Thread safety: all three methods may be called concurrently from several
 threads (one per local party in tests, several per party in algorithms).
+
+Byte streams (optional)
+=======================
+
+``open_stream(session_id, src, dst, name) -> StreamLink``
+    For a protocol run by an external library that speaks its own network
+    protocol (the OT-based PSI, see :mod:`engine.components.psi.rr22`): the
+    library in party ``src`` listens on ``link.listen`` (where ``dst``'s
+    connections arrive) and dials ``link.connect`` to reach ``dst``. Both are
+    ``"unix:<path>"`` addresses on this machine; the backend carries the bytes
+    (the proxy backend through the partner's proxy, MAC'd and authorised like
+    every message). A backend that cannot raises
+    :class:`~engine.errors.FederationError`, the default.
 """
 
 from __future__ import annotations
@@ -59,10 +72,38 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from engine.errors import DuplicateMessage, FederationTimeout, PeerFailed
+from engine.errors import DuplicateMessage, FederationError, FederationTimeout, PeerFailed
 
-__all__ = ["Transport", "Mailbox"]
+__all__ = ["Transport", "Mailbox", "StreamLink"]
+
+
+@dataclass
+class StreamLink:
+    """Addresses for one byte stream between two parties (see the module docs).
+
+    ``pass_fds`` are file descriptors the library's process must inherit for
+    the addresses to resolve (a long folder is reached as ``/proc/self/fd/N``,
+    because a Unix socket's path may hold only 107 bytes).
+    """
+
+    listen: str
+    connect: str
+    pass_fds: tuple[int, ...] = ()
+    _release: Callable[[], None] | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __enter__(self) -> StreamLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Transport(ABC):
@@ -79,6 +120,10 @@ class Transport(ABC):
     @abstractmethod
     def abort(self, session_id: str, src: str, error_message: str) -> None:
         """Tell the other parties of the session that ``src`` failed."""
+
+    def open_stream(self, session_id: str, src: str, dst: str, name: str) -> StreamLink:
+        """Addresses for a byte stream ``src`` <-> ``dst`` (see the module docs)."""
+        raise FederationError(f"the {type(self).__name__} carries messages only, not the byte streams {name!r} needs")
 
 
 class Mailbox:

@@ -54,13 +54,13 @@ log = logging.getLogger(__name__)
 
 # The envelope kind each RPC carries.
 KIND_OF_RPC = {"Ping": "ping", "Deliver": "event", "OpenSession": "session", "Push": "chunk", "Abort": "abort",
-               "Score": "score", "Ledger": "ledger"}
+               "Score": "score", "Ledger": "ledger", "Tunnel": "tunnel"}
 
 # What a project's state lets through, decided from the header alone. Which *events*
 # apply in which state is the appliers' business (``@applier(..., states=...)``), after
 # the MAC. Rejected and revoked projects are absent: they refuse everything.
 KINDS_BY_STATUS = {
-    ProjectStatus.ACTIVE: {"event", "session", "chunk", "abort", "score", "ledger"},
+    ProjectStatus.ACTIVE: {"event", "session", "chunk", "abort", "score", "ledger", "tunnel"},
     # A suspended project scores nothing, but the two sites can still settle what was scored.
     ProjectStatus.SUSPENDED: {"event", "abort", "ledger"},
     ProjectStatus.INVITED: {"event"},
@@ -99,7 +99,7 @@ class Verified:
     env: Any
     partner: Partner
     project: Project | None
-    body: Any  # dict for events, sessions, scoring and ledger requests; str for aborts and pings; bytes for chunks
+    body: Any  # dict for events, sessions, scoring and ledger requests; str for aborts and pings; bytes for chunks and tunnels
 
 
 # --- 1. Parse ----------------------------------------------------------------------------

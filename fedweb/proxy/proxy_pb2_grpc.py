@@ -69,6 +69,11 @@ class ProxyStub(object):
                 request_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
                 response_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
                 _registered_method=True)
+        self.Tunnel = channel.stream_stream(
+                '/fedweb.proxy.v1.Proxy/Tunnel',
+                request_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+                response_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
+                _registered_method=True)
 
 
 class ProxyServicer(object):
@@ -124,6 +129,16 @@ class ProxyServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tunnel(self, request_iterator, context):
+        """A byte stream of a job session, for a protocol library that speaks its own network
+        protocol (the RR22 PSI): each request carries the next bytes from the caller's side
+        (chunk_index counts them from 0), each reply the next bytes back, MAC'd by the
+        answering site. Only a session whose node runs such a protocol here may open one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +176,11 @@ def add_ProxyServicer_to_server(servicer, server):
                     servicer.Ledger,
                     request_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
                     response_serializer=fedweb_dot_proxy_dot_proxy__pb2.Ack.SerializeToString,
+            ),
+            'Tunnel': grpc.stream_stream_rpc_method_handler(
+                    servicer.Tunnel,
+                    request_deserializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
+                    response_serializer=fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +372,33 @@ class Proxy(object):
             '/fedweb.proxy.v1.Proxy/Ledger',
             fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
             fedweb_dot_proxy_dot_proxy__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tunnel(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fedweb.proxy.v1.Proxy/Tunnel',
+            fedweb_dot_proxy_dot_proxy__pb2.Envelope.SerializeToString,
+            fedweb_dot_proxy_dot_proxy__pb2.Envelope.FromString,
             options,
             channel_credentials,
             insecure,

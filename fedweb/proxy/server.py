@@ -9,8 +9,10 @@ is audited once and becomes a gRPC status. Tests call ``serve`` without a socket
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from concurrent import futures
 
@@ -24,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from engine.errors import DuplicateMessage
 from projects.models import JobSession, PartnerCertificate
 
-from . import authz, events, mailbox, pki
+from . import authz, events, mailbox, pki, tunnel
 from .authz import Rejected, Verified
 from .client import MAX_MESSAGE_BYTES
 from .proxy_pb2 import Ack
@@ -168,6 +170,66 @@ def serve_push(envs, fingerprint: str | None, peer: str | None = None) -> Ack:
             writer.discard()
 
 
+def serve_tunnel(envs, fingerprint: str | None, peer: str | None = None):
+    """Verify every envelope of a byte stream and pass its bytes to our library; yield what
+    the library answers. The first refusal ends the stream both ways and is raised."""
+    from projects.tokens import tokens_for
+
+    refused: list[Rejected] = []
+    sock = None
+    env = None
+    try:
+        env = next(envs, None)
+        if env is None:
+            raise Rejected("INVALID_ARGUMENT", "an empty tunnel")
+        first = authz.verify("Tunnel", env, fingerprint)
+        if env.chunk_index != 0:
+            raise Rejected("INVALID_ARGUMENT", "a tunnel starts at chunk 0")
+        tunnel.check_allowed(_open_session_for(first), env.key)
+        sock = tunnel.connect_library(env.session_id, env.key)
+        sock.sendall(first.body)
+    except Rejected as rejection:
+        if sock is not None:
+            sock.close()
+        raise _refuse("Tunnel", env, fingerprint, peer, rejection) from None
+    except Exception:
+        log.exception("proxy tunnel failed to open")
+        raise _refuse("Tunnel", env, fingerprint, peer, Rejected("INTERNAL", INTERNAL)) from None
+    ident = (env.project_id, env.session_id, env.key)
+
+    def upstream() -> None:
+        later = None
+        try:
+            for index, later in enumerate(envs, start=1):
+                request = authz.verify("Tunnel", later, fingerprint)  # every chunk: MAC, freshness, nonce
+                if (later.project_id, later.session_id, later.key) != ident or later.chunk_index != index:
+                    raise Rejected("INVALID_ARGUMENT", "a tunnel's chunks belong to one stream, in order")
+                sock.sendall(request.body)
+            sock.shutdown(socket.SHUT_WR)
+        except Rejected as rejection:
+            refused.append(_refuse("Tunnel", later, fingerprint, peer, rejection))
+            sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # the stream was cancelled, or our library went away
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            close_old_connections()
+
+    writer = threading.Thread(target=upstream, name="tunnel-upstream", daemon=True)
+    writer.start()
+    try:
+        # Replies use the token version the caller chose (both stay valid while a rotation settles).
+        yield from tunnel.replies(sock, first, token=tokens_for(first.project, env.token_version),
+                                  token_version=env.token_version)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    writer.join(1)  # a refusal mid-stream is what ended it: the caller hears which
+    if refused:
+        raise refused[0]
+
+
 class ProxyServicer(_Base):
     """gRPC glue: fresh database connections around each call, refusals as status codes."""
 
@@ -200,6 +262,15 @@ class ProxyServicer(_Base):
 
     def Push(self, request_iterator, context):
         return self._call(context, serve_push, request_iterator)
+
+    def Tunnel(self, request_iterator, context):
+        close_old_connections()
+        try:
+            yield from serve_tunnel(request_iterator, peer_fingerprint(context), context.peer())
+        except Rejected as rejection:
+            context.abort(getattr(grpc.StatusCode, rejection.status), rejection.reason)
+        finally:
+            close_old_connections()
 
 
 # --- TLS that follows the database: pins and certificate changes need no restart --------

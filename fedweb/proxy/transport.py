@@ -45,6 +45,21 @@ class ProxyTransport(Transport):
     def close(self) -> None:
         self._channel.close()
 
+    @property
+    def stub(self):
+        return self._stub
+
+    def token(self) -> bytes:
+        return unseal(self.project.token_encrypted)
+
+    def open_stream(self, session_id: str, src: str, dst: str, name: str):
+        """A byte stream to the partner's library, through both proxies (see ``tunnel``)."""
+        from . import tunnel
+
+        if dst != self.partner.party_id or src != settings.SITE_PARTY_ID:
+            raise FederationError(f"this transport carries {settings.SITE_PARTY_ID} → {self.partner.party_id} only")
+        return tunnel.open_link(self, session_id, name)
+
     def _envelopes(self, session_id: str, dst: str, key: str, payload: bytes):
         token = unseal(self.project.token_encrypted)
         count = max(1, math.ceil(len(payload) / CHUNK_BYTES))

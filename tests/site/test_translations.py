@@ -42,6 +42,7 @@ ALLOWED_WORDS = {
     "Authorization", "MSE", "MAE", "RMSE", "ECDH", "Paillier", "Tab", "PEM", "IP", "PR", "F1", "R²", "L2",
     "Shift-JIS", "Big5", "Latin-1", "Windows-1252", "JavaScript", "Montgomery", "RFC", "libsodium", "hessian",
     "eta", "lambda", "gamma", "PDO", "pandas.DataFrame", "pyarrow.Table", "model_io", "Pearson", "SVG", "USB",
+    "SecretFlow",
 }
 
 # Routes that are not pages: the API speaks JSON to scripts (its docs pages are

@@ -304,20 +304,24 @@ def _aligned_output(
     metrics: dict[str, Any],
 ) -> dict[str, Any]:
     """Rows of the matched ids, ordered by their doubly blinded value D."""
-    by_d = _bytewise_order(matched_d)
+    by_d = bytewise_order(matched_d)
     rows = rows_for(s.ids, matched_unique[by_d], params.duplicate_ids)
     metrics["output_rows"] = len(rows)
     metrics["rows_revealed"] = True
     return {"data": take_rows(table, rows), "metrics": metrics}
 
 
-def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
-    warnings = []
-    if s.ids.duplicate_rows and params.duplicate_ids == "first":
-        warnings.append(
-            f"{s.ids.duplicate_rows} rows repeat an id of an earlier row; only the first row of each id "
+def warnings(ids: IdColumn, params: Any) -> list[str]:
+    """Plain-language notes for the metrics (shared by both protocols)."""
+    if ids.duplicate_rows and params.duplicate_ids == "first":
+        return [
+            f"{ids.duplicate_rows} rows repeat an id of an earlier row; only the first row of each id "
             "was matched (set duplicate_ids to 'all' to keep every row, or 'error' to refuse such data)"
-        )
+        ]
+    return []
+
+
+def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
     return {
         "input_rows": s.ids.rows,
         "unique_ids": len(s.ids.unique),
@@ -328,7 +332,8 @@ def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
         "rows_revealed": False,
         "reveal": params.reveal,
         "arithmetic": params.arithmetic,
-        "warnings": warnings,
+        "protocol": "ecdh",
+        "warnings": warnings(s.ids, params),
     }
 
 
@@ -350,22 +355,30 @@ def _chunk_count(count: int) -> int:
 
 
 def _send_elements(s: _Session, name: str, elements: np.ndarray) -> None:
-    """Send an (n, 32) array of group elements as ``<name>.<i>/chunk`` messages."""
-    chunks = _chunk_count(len(elements))
-    for i, cctx in s.ctx.range(name, chunks):
-        s.ctx.report(stage=f"intersecting: sending {name} {round(100 * i / max(chunks, 1))}%")
-        cctx.peer.send("chunk", elements[i * CHUNK : (i + 1) * CHUNK])
+    send_rows(s.ctx, name, elements)
 
 
 def _recv_elements(s: _Session, name: str, count: int) -> np.ndarray:
-    """Receive the ``count`` group elements the peer sent with :func:`_send_elements`."""
-    out = np.empty((count, ecc.ELEMENT_BYTES), dtype=np.uint8)
+    return recv_rows(s.ctx, name, count, ecc.ELEMENT_BYTES)
+
+
+def send_rows(ctx: Context, name: str, rows: np.ndarray) -> None:
+    """Send an (n, width) uint8 array (group elements, keys) as ``<name>.<i>/chunk`` messages."""
+    chunks = _chunk_count(len(rows))
+    for i, cctx in ctx.range(name, chunks):
+        ctx.report(stage=f"intersecting: sending {name} {round(100 * i / max(chunks, 1))}%")
+        cctx.peer.send("chunk", rows[i * CHUNK : (i + 1) * CHUNK])
+
+
+def recv_rows(ctx: Context, name: str, count: int, width: int) -> np.ndarray:
+    """Receive the ``count`` rows of ``width`` bytes the peer sent with :func:`send_rows`."""
+    out = np.empty((count, width), dtype=np.uint8)
     chunks = _chunk_count(count)
-    for i, cctx in s.ctx.range(name, chunks):
-        s.ctx.report(stage=f"intersecting: receiving {name} {round(100 * i / max(chunks, 1))}%")
+    for i, cctx in ctx.range(name, chunks):
+        ctx.report(stage=f"intersecting: receiving {name} {round(100 * i / max(chunks, 1))}%")
         start = i * CHUNK
         chunk = cctx.peer.recv("chunk")
-        expected = (min(CHUNK, count - start), ecc.ELEMENT_BYTES)
+        expected = (min(CHUNK, count - start), width)
         if not isinstance(chunk, np.ndarray) or chunk.dtype != np.uint8 or chunk.shape != expected:
             raise ProtocolError(
                 f"message {cctx.key('chunk')!r} should be a {expected} uint8 array, got "
@@ -402,8 +415,8 @@ def _as_s32(elements: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(elements).view("S32").reshape(-1)
 
 
-def _bytewise_order(elements: np.ndarray) -> np.ndarray:
-    """Indices sorting 32-byte rows in ascending unsigned lexicographic order."""
+def bytewise_order(elements: np.ndarray) -> np.ndarray:
+    """Indices sorting rows of bytes (a multiple of 8 wide) in ascending unsigned lexicographic order."""
     if not len(elements):
         return np.empty(0, dtype=np.int64)
     words = np.ascontiguousarray(elements).view(">u8")  # big-endian words sort like bytes
