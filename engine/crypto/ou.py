@@ -57,8 +57,9 @@ Security notes (details in docs/paillier.md)
   hand back the raw residue.
 * Results of homomorphic operations are not re-randomised: call
   :meth:`EncryptedArray.rerandomize` before sending a result to the key
-  owner (the default uses a full-length exponent, ``H**r`` with ``r`` uniform
-  over ``bits + 128`` bits).
+  owner (the default uses ``H**r`` with ``r`` uniform over 128 bits more than
+  a public bound on ``H``'s order, ~1,040 bits for 2048-bit keys, read off the
+  fixed-base table for ``H``: see ``uniform_exponent_bits``).
 * Imported public keys must have an odd ``n`` of an allowed size, not a
   perfect power, free of factors below 10,000, and ``G``, ``H`` units modulo
   ``n``; imported ciphertexts must lie in ``[1, n)``. Nothing is pickled.
@@ -249,17 +250,25 @@ class PublicKey(HEPublicKey):
         g, g_inv = self._tables(integers)
         return kernels.map_chunks(_encrypt_chunk, list(integers), self.n, g, g_inv, None, min_chunk=8)
 
+    @property
+    def uniform_exponent_bits(self) -> int:
+        """Bits of the exponent that makes ``H**r`` statistically uniform in ``<H>`` (2**-128 away).
+
+        ``H`` has order ``t`` modulo ``p**2`` and an order dividing ``q - 1`` modulo ``q``, so
+        ``ord(H) < 2**(2 kappa) * q``, and ``q < n / p**2 < 2**(bits - 2 (k - 1))`` with ``k`` the
+        public bit length of ``p``. An exponent uniform over 128 more bits than that bound is
+        within ``2**-128`` of uniform modulo ``ord(H)``: about 1,040 bits for a 2048-bit key,
+        instead of the ``bits + 128`` a bound on ``n`` alone would ask.
+        """
+        q_bits = self.bits - 2 * (prime_bits(self.bits) - 1)
+        return subgroup_bits(self.bits) + q_bits + 128
+
     def _uniform_zeros(self, count: int) -> list[mpz]:
-        # H**r with r uniform over bits + 128 bits: statistically uniform in <H> whatever its order.
-        byte_length = self.key_bytes + 16
-
-        def chunk(size: int) -> list[mpz]:
-            exponents = [mpz.from_bytes(os.urandom(byte_length), "big") for _ in range(size)]
-            return [kernels.powmod_each([self.h], [e], self.n)[0] for e in exponents]
-
-        ranges = kernels.spans(count, kernels.chunk_count(count, 2))
-        parts = kernels.run_tasks(chunk, [(hi - lo,) for lo, hi in ranges])
-        return [x for part in parts for x in part]
+        # H**r off the fixed-base table for H, with r uniform over uniform_exponent_bits: the
+        # same kernel as encryption, with a longer exponent (the random bytes are r's digits).
+        h = self._h_table.at_least((self.uniform_exponent_bits + 7) // 8)
+        g, g_inv = self._tables([0])
+        return kernels.map_chunks(_encrypt_chunk, [0] * count, self.n, g, g_inv, h, min_chunk=8)
 
 
 def _subgroup_prime(bits: int, t_bits: int) -> tuple[mpz, mpz, mpz]:

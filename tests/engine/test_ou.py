@@ -419,6 +419,17 @@ def test_rerandomising_hides_which_ciphertext_a_result_came_from(keys):
         assert private.decrypt_int(fresh).tolist() == [7, 0, 0] and fresh.bound == sums.bound
 
 
+def test_the_rerandomising_exponent_covers_the_order_of_h_with_128_bits_to_spare(keys):
+    """``H**r`` is uniform in ``<H>`` (to 2**-128) only if ``r`` spans 128 bits more than ``ord(H)``:
+    the public bound the exponent is sized from must hold for the key's real order."""
+    public, private = keys
+    n, t, q = int(public.n), int(private.t), int(private.q)
+    multiple = t * (q - 1)  # ord(H) divides it: t modulo p**2, a divisor of q - 1 modulo q
+    assert pow(int(public.h), multiple, n) == 1
+    assert multiple.bit_length() <= public.uniform_exponent_bits - 128
+    assert public.uniform_exponent_bits == 1036  # for 2048 bits, instead of the 2176 of bits + 128
+
+
 # --------------------------------------------------------------- packing
 
 
