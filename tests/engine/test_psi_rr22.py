@@ -31,8 +31,13 @@ ADVERSARIAL_HOST = TRICKY_HOST + ['a,b', '"quoted"', "k", "=HYPERLINK(1)", "line
                                   "bom", "a" * 131_071, "0" * 32, "00000000000000000000000000000000 "]
 
 
-def test_rr22_matches_ids_exactly_as_text_like_a_python_set_intersection():
-    out = psi(ADVERSARIAL_GUEST, ADVERSARIAL_HOST)
+@pytest.mark.parametrize("guest_minimum", [0, 3])
+def test_rr22_matches_ids_exactly_as_text_like_a_python_set_intersection(guest_minimum):
+    """With no minimum overlap the library gives the host its result; with one, the guest counts
+    first and then sends the host the matched keys: the same rows either way."""
+    transport = RecordingTransport()
+    out = psi(ADVERSARIAL_GUEST, ADVERSARIAL_HOST, transport=transport, role_params={"guest": {"min_overlap": guest_minimum}})
+    assert bool([k for k in transport.keys("guest", "host") if "matched" in k]) == (guest_minimum > 0)
     expected = set(ADVERSARIAL_GUEST) & set(ADVERSARIAL_HOST)
     assert set(out["guest"]["data"]["id"]) == expected
     assert out["guest"]["data"]["id"].tolist() == out["host"]["data"]["id"].tolist()  # aligned row for row
@@ -89,12 +94,18 @@ def test_below_the_guests_minimum_overlap_the_host_learns_nothing_and_both_fail(
     assert "psi/verdict" in sent and not [key for key in sent if "matched" in key]
 
 
-def test_a_host_asking_for_a_minimum_overlap_is_refused_before_the_library_runs(monkeypatch):
+def test_a_host_asking_for_a_minimum_overlap_is_refused_before_its_library_starts(monkeypatch):
     started = []
-    monkeypatch.setattr(rr22, "_run_library", lambda *a, **k: started.append(1))
+    real_popen = rr22.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(threading.current_thread().name)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(rr22.subprocess, "Popen", popen)
     with pytest.raises(PolicyViolation, match="minimum overlap of 5"):
-        psi(["a"] * 1, ["a"], role_params={"host": {"min_overlap": 5}})
-    assert started == []
+        psi(["a"], ["a"], role_params={"host": {"min_overlap": 5}})
+    assert "psi-host" not in started
 
 
 def test_a_size_only_psi_is_not_offered_under_rr22():
@@ -144,14 +155,24 @@ def test_when_one_partys_library_dies_the_other_stops_at_once_and_no_file_is_lef
     assert list(private.iterdir()) == []
 
 
-def test_the_child_program_reports_a_wrong_library_version_in_one_line(tmp_path):
-    import json
+def test_the_child_program_reports_a_wrong_library_version_in_one_line():
     import subprocess
 
-    config = {"library": "spu 0.0.1", "rank": 0, "parties": [], "link_id": "x", "input": "", "output": "",
-              "report": str(tmp_path / "r.json"), "receiver_rank": 0, "broadcast": False, "recv_timeout_ms": 1000}
-    done = subprocess.run([rr22.psi_python(), str(rr22.RUNNER)], input=json.dumps(config).encode(),
-                          capture_output=True, timeout=60)
+    done = subprocess.run([rr22.psi_python(), str(rr22.RUNNER), "spu 0.0.1"], input=b"{}", capture_output=True,
+                          timeout=60)
     assert done.returncode == 2
     assert b"FEDWEB-ERROR: RuntimeError: this site has spu 0.9.5, the protocol needs spu 0.0.1" in done.stderr
     assert sys.executable != rr22.psi_python()
+
+
+def test_keys_are_located_exactly_even_when_two_share_their_first_64_bits():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 256, size=(1000, 16), dtype=np.uint8)
+    keys[7, :8] = keys[500, :8]  # same first word, different second
+    found = keys[[500, 7, 3]]
+    stranger = rng.integers(0, 256, size=(1, 16), dtype=np.uint8)
+    assert rr22._locate(keys, np.concatenate([found, stranger])).tolist() == [500, 7, 3, -1]
+    unique = np.delete(keys, 7, axis=0)
+    assert rr22._locate(unique, unique[[10, 0, 998]]).tolist() == [10, 0, 998]

@@ -6,11 +6,13 @@ jax the project does not use, so it is installed there with ``--no-deps``). Only
 standard library is imported here, and only spu's two compiled modules are loaded
 (not its Python package, which would import jax).
 
-Reads one JSON object on standard input::
+Run as ``python _spu_runner.py "spu 0.9.5"``: it loads the library (checking its
+version) at once, then reads one JSON object on standard input, which its parent writes
+once the input file is ready::
 
     {"rank": 0 | 1, "parties": ["unix:...", "unix:..."], "link_id": "...",
      "input": "/private/in.csv", "output": "/private/out.csv", "report": "/private/report.json",
-     "receiver_rank": 0, "broadcast": false, "recv_timeout_ms": 600000, "library": "spu 0.9.5"}
+     "receiver_rank": 0, "broadcast": false, "recv_timeout_ms": 600000}
 
 ``parties[rank]`` is where this party listens, the other entry what it dials.
 Writes the library's report as JSON to ``report`` and exits 0; exits 2 with a one-line
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 import importlib
 import json
-from importlib import metadata
 import os
 import sys
 import types
+from importlib import metadata
 
 
 def load_library(expected: str):
@@ -46,16 +48,15 @@ def load_library(expected: str):
     return importlib.import_module("spu.libspu"), importlib.import_module("spu.libpsi")
 
 
-def run(config: dict) -> dict:
-    libspu, libpsi = load_library(config["library"])
+def run(libspu, libpsi, config: dict) -> dict:
     link = libspu.link
     desc = link.Desc()
     desc.id = config["link_id"]
     for rank, address in enumerate(config["parties"]):
         desc.add_party(f"party-{rank}", address)
     # The peer's library may start a little later than ours: brpc retries the connection.
-    desc.connect_retry_times = 120
-    desc.connect_retry_interval_ms = 500
+    desc.connect_retry_times = 600
+    desc.connect_retry_interval_ms = 100
     desc.recv_timeout_ms = int(config["recv_timeout_ms"])
     desc.http_timeout_ms = int(config["recv_timeout_ms"])
     lctx = link.create_brpc(desc, int(config["rank"]))
@@ -76,8 +77,9 @@ def run(config: dict) -> dict:
 
 def main() -> int:
     try:
+        libspu, libpsi = load_library(sys.argv[1])
         config = json.loads(sys.stdin.read())
-        report = run(config)
+        report = run(libspu, libpsi, config)
         with open(config["report"], "w", encoding="utf-8") as handle:
             json.dump(report, handle)
     except Exception as exc:  # noqa: BLE001 - the parent reads this one line

@@ -156,7 +156,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     n, m = len(s.ids.unique), s.peer_size
 
     a = s.arithmetic.new_secret()
-    order = _secure_permutation(n)  # A[k] is the blinded id s.ids.unique[order[k]]
+    order = secure_permutation(n)  # A[k] is the blinded id s.ids.unique[order[k]]
     blinded = s.arithmetic.hash_and_blind([s.ids.unique[i] for i in order], s.dst, a)
     _send_elements(s, "blinded", blinded)
     del blinded
@@ -197,7 +197,7 @@ def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     m, n = len(s.ids.unique), s.peer_size
 
     b = s.arithmetic.new_secret()
-    order = _secure_permutation(m)  # B[k] is the blinded id s.ids.unique[order[k]]
+    order = secure_permutation(m)  # B[k] is the blinded id s.ids.unique[order[k]]
     blinded = s.arithmetic.hash_and_blind([s.ids.unique[i] for i in order], s.dst, b)
     _send_elements(s, "blinded", blinded)
     del blinded
@@ -205,7 +205,7 @@ def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     from_guest = _recv_elements(s, "blinded", n)
     guest_doubled = s.arithmetic.blind(b, from_guest)  # D(x) in the order A arrived
     del from_guest
-    sigma = _secure_permutation(n)
+    sigma = secure_permutation(n)
     _send_elements(s, "double", guest_doubled[sigma])
 
     verdict = s.peer.recv("verdict")
@@ -270,15 +270,7 @@ def _hello(ctx: Context, params: Any, table: Any) -> _Session:
                 f"the parties disagree on {name!r}: {ctx.role} has {getattr(params, name)!r}, "
                 f"{peer.role} has {str(theirs.get(name))[:40]!r}"
             )
-    their_nonce, their_size, their_min = (
-        theirs.get("nonce"), theirs.get("size"), theirs.get("min_overlap")
-    )
-    if not (isinstance(their_nonce, bytes) and len(their_nonce) == 32):
-        raise ProtocolError("the other party's nonce is malformed")
-    if type(their_size) is not int or their_size < 0:
-        raise ProtocolError("the other party's set size is malformed")
-    if type(their_min) is not int or their_min < 0:
-        raise ProtocolError("the other party's min_overlap is malformed")
+    their_nonce, their_size, their_min = hello_fields(theirs)
 
     # Both parties contribute randomness, so neither alone picks the hash
     # function (no precomputed tables across runs); guest nonce first.
@@ -293,6 +285,18 @@ def _hello(ctx: Context, params: Any, table: Any) -> _Session:
         min_overlap=max(params.min_overlap, their_min),
         arithmetic=ARITHMETIC[params.arithmetic],
     )
+
+
+def hello_fields(theirs: dict) -> tuple[bytes, int, int]:
+    """The other party's nonce, set size and min_overlap from its hello (both protocols)."""
+    nonce, size, minimum = theirs.get("nonce"), theirs.get("size"), theirs.get("min_overlap")
+    if not (isinstance(nonce, bytes) and len(nonce) == 32):
+        raise ProtocolError("the other party's nonce is malformed")
+    if type(size) is not int or size < 0:
+        raise ProtocolError("the other party's set size is malformed")
+    if type(minimum) is not int or minimum < 0:
+        raise ProtocolError("the other party's min_overlap is malformed")
+    return nonce, size, minimum
 
 
 def _aligned_output(
@@ -340,7 +344,7 @@ def _metrics(params: Any, s: _Session, size: int) -> dict[str, Any]:
 # -------------------------------------------------------------------- helpers
 
 
-def _secure_permutation(n: int) -> np.ndarray:
+def secure_permutation(n: int) -> np.ndarray:
     """A uniformly random permutation of ``range(n)`` from the OS's CSPRNG.
 
     Sorting 64-bit random keys; a tie (probability < n**2 / 2**65) only makes

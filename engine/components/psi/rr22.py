@@ -18,13 +18,15 @@ step   dir    message          content
 1      G<->H  ``hello``        protocol id, library version, 32-byte nonce, set
                                size, ``reveal``, ``min_overlap``. Salt = SHA-512
                                of both nonces.
-2      G<->H  (stream)         RR22 on the keys ``K(x) = BLAKE2b-128(salt, x)``;
-                               the guest is the receiver, the result is not
-                               broadcast (the host's library outputs nothing)
+2      G<->H  (stream)         RR22 on the 128-bit keys ``K(x)`` (see Keys);
+                               the guest is the receiver; the library gives the
+                               host the result too only when ``reveal="both"``
+                               and the guest's ``min_overlap`` is 0
 3      G<->H  ``status``       each side's library finished, or why it failed
 4      G->H   ``verdict``      ``{"proceed": c >= min_overlap, "intersection_size"}``
-5      G->H   ``matched``      the matched keys, ascending (only if proceeding and
-                               ``reveal="both"``), in chunks of 65,536
+5      G->H   ``matched``      the matched keys, ascending (only if proceeding,
+                               ``reveal="both"`` and the library did not give the
+                               host the result), in chunks of 65,536
 =====  =====  ===============  =====================================================
 
 What each side learns
@@ -45,10 +47,11 @@ What each side learns
   threshold is kept: below it the guest sends nothing more and the host learns
   neither rows nor the count.
 
-Keys. Ids are hashed with a per-run salt both parties contribute to, so the
-library sees fixed-width hexadecimal keys (no CSV quoting, no Unicode, no
-length limits) and nothing is comparable across runs. 128 bits is the width
-RR22 itself hashes items to. Each party also adds one random key that cannot
+Keys. Ids are hashed to 128 bits (two SipHash-2-4 values, see ``_keys``) with
+keys from a per-run salt both parties contribute to, so the library sees
+fixed-width hexadecimal keys (no CSV quoting, no Unicode, no length limits)
+and nothing is comparable across runs. 128 bits is the width RR22 itself
+hashes items to. Each party also adds one random key that cannot
 match: the library skips the protocol when both key sets hash to the same
 digest, which would tell the sender that the sets are equal.
 
@@ -62,11 +65,13 @@ carried, not inspected, by our transport.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import os
 import shutil
 import signal
+import string
 import subprocess
 import tempfile
 import time
@@ -74,6 +79,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pandas.util import hash_array
 
 from engine.components.psi import protocol
 from engine.components.psi.table import IdColumn, check_duplicates, read_ids, rows_for, take_rows
@@ -102,23 +108,28 @@ def psi_python() -> str:
 
 def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     table = inputs["data"]
-    ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
-    matched = _run_library(ctx, keys, rank=RECEIVER)  # indices into ids.unique
+    with _Library(ctx) as library:
+        ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
+        broadcast = _broadcast(params, min_overlap)
+        matched = library.run(keys, rank=RECEIVER, broadcast=broadcast)  # indices into ids.unique
     size = len(matched)
     proceed = size >= min_overlap
     ctx.peer.send("verdict", {"proceed": proceed, "intersection_size": size if proceed else None})
     if not proceed:
         raise PolicyViolation(f"the intersection is smaller than min_overlap={min_overlap}: nothing revealed")
-    matched = matched[protocol.bytewise_order(_rows(keys, matched))]
-    if params.reveal == "both":
-        protocol.send_rows(ctx, "matched", _rows(keys, matched))
+    matched = matched[protocol.bytewise_order(keys[matched])]
+    if params.reveal == "both" and not broadcast:
+        protocol.send_rows(ctx, "matched", keys[matched])
     return _output(table, ids, params, peer_size, matched)
 
 
 def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     table = inputs["data"]
-    ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
-    _run_library(ctx, keys, rank=SENDER)
+    _check_host(ctx, params)
+    with _Library(ctx) as library:
+        ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
+        broadcast = _broadcast(params, min_overlap)
+        own = library.run(keys, rank=SENDER, broadcast=broadcast)  # the library's result, when broadcast
     verdict = ctx.peer.recv("verdict")
     if not isinstance(verdict, dict) or not isinstance(verdict.get("proceed"), bool):
         raise ProtocolError("the guest's verdict is malformed")
@@ -131,11 +142,12 @@ def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         result = _output(table, ids, params, peer_size, np.empty(0, np.int64), revealed=False)
         result["metrics"]["intersection_size"] = size
         return result
+    if broadcast:
+        if len(own) != size:
+            raise ProtocolError("the guest's intersection size is not the one the library gave this party")
+        return _output(table, ids, params, peer_size, own[protocol.bytewise_order(keys[own])])
     received = protocol.recv_rows(ctx, "matched", size, KEY_BYTES)
-    position = {key: i for i, key in enumerate(keys)}
-    flat = received.tobytes()
-    matched = np.fromiter((position.get(flat[i:i + KEY_BYTES], -1) for i in range(0, len(flat), KEY_BYTES)),
-                          dtype=np.int64, count=size)
+    matched = _locate(keys, received)
     if (matched < 0).any() or len(np.unique(matched)) != size:
         raise ProtocolError("the guest sent keys that are not this party's, or the same key twice")
     if (protocol.bytewise_order(received) != np.arange(size)).any():
@@ -146,17 +158,25 @@ def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- steps
 
 
-def _prepare(ctx: Context, params: Any, table: Any) -> tuple[IdColumn, list[bytes], int, int]:
-    """Read ids, exchange hellos, hash the ids to keys; refuse what RR22 cannot honour."""
-    ids = read_ids(table, params.id_column)
-    check_duplicates(ids, params.duplicate_ids, params.id_column)
-    if params.reveal == "cardinality":
-        raise PolicyViolation("RR22 shows the guest the intersection itself; a size-only PSI needs protocol 'ecdh'")
-    if ctx.role == "host" and params.min_overlap > 0:
+def _broadcast(params: Any, min_overlap: int) -> bool:
+    """Whether the library gives the host its result too: only when the host gets rows anyway
+    and the guest holds nothing back (no minimum overlap), so there is no count to wait for."""
+    return params.reveal == "both" and min_overlap == 0
+
+
+def _check_host(ctx: Context, params: Any) -> None:
+    """What RR22 cannot honour, refused before anything starts."""
+    if params.min_overlap > 0:
         raise PolicyViolation(
             f"this party asks for a minimum overlap of {params.min_overlap}, which RR22 cannot hold back "
             "(the guest sees the intersection before it is counted); use protocol 'ecdh'"
         )
+
+
+def _prepare(ctx: Context, params: Any, table: Any) -> tuple[IdColumn, np.ndarray, int, int]:
+    """Read ids, exchange hellos, hash the ids to keys; refuse what RR22 cannot honour."""
+    ids = read_ids(table, params.id_column)
+    check_duplicates(ids, params.duplicate_ids, params.id_column)
     nonce = os.urandom(32)
     ctx.peer.send("hello", {"protocol": PROTOCOL, "library": LIBRARY, "nonce": nonce, "size": len(ids.unique),
                             "reveal": params.reveal, "min_overlap": params.min_overlap})
@@ -167,54 +187,95 @@ def _prepare(ctx: Context, params: Any, table: Any) -> tuple[IdColumn, list[byte
         if theirs.get(name) != ours:
             raise ProtocolError(f"the parties disagree on {name!r}: {ctx.role} has {ours!r}, "
                                 f"{ctx.peer.role} has {str(theirs.get(name))[:80]!r}")
-    their_nonce, their_size, their_min = theirs.get("nonce"), theirs.get("size"), theirs.get("min_overlap")
-    if not (isinstance(their_nonce, bytes) and len(their_nonce) == 32):
-        raise ProtocolError("the other party's nonce is malformed")
-    if type(their_size) is not int or their_size < 0:
-        raise ProtocolError("the other party's set size is malformed")
-    if type(their_min) is not int or their_min < 0:
-        raise ProtocolError("the other party's min_overlap is malformed")
+    their_nonce, their_size, their_min = protocol.hello_fields(theirs)
     if ctx.role == "guest" and their_min > 0:
         raise PolicyViolation(
             f"the host asks for a minimum overlap of {their_min}, which RR22 cannot hold back; use protocol 'ecdh'"
         )
     guest_nonce, host_nonce = (nonce, their_nonce) if ctx.role == "guest" else (their_nonce, nonce)
-    salt = hashlib.sha512(b"FedWeb PSI-RR22 salt v1" + guest_nonce + host_nonce).digest()[:32]
-    keys = [hashlib.blake2b(value, digest_size=KEY_BYTES, key=salt).digest() for value in ids.unique]
-    if len(set(keys)) != len(keys):  # 2^-128 per pair: a broken hash, not bad luck
+    salt = hashlib.sha512(b"FedWeb PSI-RR22 salt v1" + guest_nonce + host_nonce).digest()
+    keys = _keys(ids.unique, salt)
+    if len(np.unique(keys.view(f"V{KEY_BYTES}"))) != len(keys):  # 2^-128 per pair: a broken hash, not bad luck
         raise EngineError("two different ids hashed to the same key")
     return ids, keys, their_size, max(params.min_overlap, their_min)
 
 
-def _run_library(ctx: Context, keys: list[bytes], *, rank: int) -> np.ndarray:
-    """Run the library's party; the receiver gets the indices of its matched keys."""
-    python = psi_python()
-    private = Path(tempfile.mkdtemp(prefix="fedweb-rr22-"))  # 0700: our keys and the library's files
-    link = None
-    child = None
-    try:
-        hex_keys = [key.hex() for key in keys] + [os.urandom(KEY_BYTES).hex()]  # the unmatchable key
-        np.random.default_rng(int.from_bytes(os.urandom(8), "big")).shuffle(hex_keys)  # file order says nothing
-        (private / "in.csv").write_text("k\n" + "\n".join(hex_keys) + "\n", encoding="ascii")
-        del hex_keys
-        link = ctx.peer.open_stream("rr22")
+_KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+def _keys(unique: list[bytes], salt: bytes) -> np.ndarray:
+    """Each id's 128-bit key: two SipHash-2-4 values under two keys drawn from the run's salt.
+
+    SipHash is a keyed pseudorandom function (pandas' ``hash_array`` computes it in C, ten
+    times as fast as a BLAKE2b per id in Python, which was most of our own time at a million
+    ids): for two different ids the keys collide with probability about 2**-128, and since
+    the keys come from both parties' fresh nonces, nobody can choose ids that collide. Each
+    key is 16 characters of a 64-letter alphabet (96 bits): pandas takes the key as text.
+    """
+    values = np.empty(len(unique), dtype=object)
+    values[:] = unique
+    words = np.empty((len(unique), 2), dtype=">u8")
+    for half in range(2):
+        key = "".join(_KEY_ALPHABET[b % 64] for b in salt[16 * half:16 * half + 16])
+        words[:, half] = hash_array(values, hash_key=key, categorize=False) if len(values) else []
+    return words.view(np.uint8).reshape(len(unique), KEY_BYTES)
+
+
+class _Library:
+    """One party's run of the library: its private folder, its byte stream and its process.
+
+    The process starts first (with the stream's addresses, before the ids are even read), so
+    that loading the library overlaps our own preparation; everything is stopped and removed
+    on the way out, whatever happened.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.private = Path(tempfile.mkdtemp(prefix="fedweb-rr22-"))  # 0700: our keys and the library's files
+        self.link = None
+        self.child = None
+
+    def __enter__(self) -> _Library:
+        try:
+            python = psi_python()
+            self.link = self.ctx.peer.open_stream("rr22")
+            env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL")},
+                   "TMPDIR": str(self.private)}
+            with open(self.private / "library.log", "wb") as log:
+                self.child = subprocess.Popen(
+                    [python, str(RUNNER), LIBRARY], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=self.private, env=env, pass_fds=self.link.pass_fds, start_new_session=True,
+                )
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.child is not None and self.child.poll() is None:
+            _kill(self.child)
+        if self.link is not None:
+            self.link.close()
+        shutil.rmtree(self.private, ignore_errors=True)
+
+    def run(self, keys: np.ndarray, *, rank: int, broadcast: bool) -> np.ndarray:
+        """Give the library its keys; the indices of the matched ones for the receiver (and,
+        when the result is broadcast, for the sender)."""
+        ctx, private, link, child = self.ctx, self.private, self.link, self.child
+        _write_keys(private / "in.csv", keys)
         parties = [link.listen, link.connect] if rank == RECEIVER else [link.connect, link.listen]
         config = {
             "rank": rank, "parties": parties, "link_id": f"fedweb-{hashlib.sha256(ctx.session_id.encode()).hexdigest()[:24]}",
             "input": str(private / "in.csv"), "output": str(private / "out.csv"), "report": str(private / "report.json"),
-            "receiver_rank": RECEIVER, "broadcast": False, "recv_timeout_ms": int(ctx.default_timeout * 1000),
-            "library": LIBRARY,
+            "receiver_rank": RECEIVER, "broadcast": broadcast, "recv_timeout_ms": int(ctx.default_timeout * 1000),
         }
-        env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL")}, "TMPDIR": str(private)}
         ctx.report(stage="intersecting (RR22)")
-        with open(private / "library.log", "wb") as log:
-            child = subprocess.Popen(
-                [python, str(RUNNER)], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                cwd=private, env=env, pass_fds=link.pass_fds, start_new_session=True,
-            )
+        try:
             child.stdin.write(json.dumps(config).encode())
             child.stdin.close()
-            failure, theirs = _wait(ctx, child, private)
+        except BrokenPipeError:
+            pass  # it stopped already; _wait reads why
+        failure, theirs = _wait(ctx, child, private)
         ctx.peer.send("status", {"ok": failure is None, "error": failure})
         if failure is not None:
             raise EngineError(f"the RR22 library failed: {failure}")
@@ -223,15 +284,9 @@ def _run_library(ctx: Context, keys: list[bytes], *, rank: int) -> np.ndarray:
         if not isinstance(theirs, dict) or theirs.get("ok") is not True:
             error = str(theirs.get("error"))[:300] if isinstance(theirs, dict) else "a malformed status"
             raise ProtocolError(f"the other party's RR22 library failed: {error}")
-        if rank != RECEIVER:
+        if rank != RECEIVER and not broadcast:
             return np.empty(0, np.int64)
         return _matched(private / "out.csv", keys)
-    finally:
-        if child is not None and child.poll() is None:
-            _kill(child)
-        if link is not None:
-            link.close()
-        shutil.rmtree(private, ignore_errors=True)
 
 
 def _wait(ctx: Context, child: subprocess.Popen, private: Path) -> tuple[str | None, Any]:
@@ -240,10 +295,15 @@ def _wait(ctx: Context, child: subprocess.Popen, private: Path) -> tuple[str | N
     Returns (our failure or None, the peer's status if it already arrived)."""
     deadline = time.monotonic() + ctx.default_timeout
     theirs = None
-    while child.poll() is None:
+    while True:
+        try:
+            child.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
         if theirs is None:
             try:
-                theirs = ctx.peer.recv("status", timeout=0.25)
+                theirs = ctx.peer.recv("status", timeout=0)
             except FederationTimeout:
                 pass
             except PeerFailed:
@@ -253,8 +313,6 @@ def _wait(ctx: Context, child: subprocess.Popen, private: Path) -> tuple[str | N
                 if not (isinstance(theirs, dict) and theirs.get("ok") is True):
                     _kill(child)  # the peer's library is gone: ours would wait for its deadline
                     return "the other party's library stopped", theirs
-        else:
-            time.sleep(0.1)
         if time.monotonic() > deadline:
             _kill(child)
             return f"no result after {ctx.default_timeout:.0f} s", theirs
@@ -282,29 +340,57 @@ def _kill(child: subprocess.Popen) -> None:
     child.wait()
 
 
-def _matched(path: Path, keys: list[bytes]) -> np.ndarray:
+def _write_keys(path: Path, keys: np.ndarray) -> None:
+    """The library's input: a header, then one hexadecimal key per line in a random order,
+    and one random key that matches nothing."""
+    rows = np.concatenate([keys, np.frombuffer(os.urandom(KEY_BYTES), dtype=np.uint8)[None, :]])
+    rows = rows[protocol.secure_permutation(len(rows))]  # the file's order says nothing
+    lines = np.empty((len(rows), 2 * KEY_BYTES + 1), dtype=np.uint8)
+    lines[:, :-1] = np.frombuffer(binascii.hexlify(rows.tobytes()), dtype=np.uint8).reshape(len(rows), -1)
+    lines[:, -1] = ord("\n")
+    with open(path, "wb") as handle:
+        handle.write(b"k\n")
+        handle.write(lines.tobytes())
+
+
+def _matched(path: Path, keys: np.ndarray) -> np.ndarray:
     """Indices of our keys in the library's output (a header line, then one key per line)."""
-    position = {key.hex(): i for i, key in enumerate(keys)}
-    found = []
-    with open(path, encoding="ascii") as handle:
-        next(handle, None)
-        for line in handle:
-            key = line.strip().strip('"')
-            if key:
-                index = position.get(key)
-                if index is None:
-                    raise ProtocolError("the RR22 library returned a key this party never had")
-                found.append(index)
-    matched = np.asarray(found, dtype=np.int64)
+    data = path.read_bytes()
+    body = data[data.index(b"\n") + 1:] if b"\n" in data else b""
+    width = 2 * KEY_BYTES + 1
+    lines = np.frombuffer(body, dtype=np.uint8)
+    if len(body) % width == 0 and (lines.reshape(-1, width)[:, -1] == ord("\n")).all():
+        hexed = lines.reshape(-1, width)[:, :-1].tobytes()
+    else:  # not the plain layout (quoted, or CRLF): line by line
+        hexed = b"".join(line.strip().strip(b'"') for line in body.splitlines() if line.strip())
+    try:
+        found = np.frombuffer(binascii.unhexlify(hexed), dtype=np.uint8).reshape(-1, KEY_BYTES)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("the RR22 library's output is not a list of keys") from None
+    matched = _locate(keys, found)
+    if (matched < 0).any():
+        raise ProtocolError("the RR22 library returned a key this party never had")
     if len(np.unique(matched)) != len(matched):
         raise ProtocolError("the RR22 library returned a key twice")
     return matched
 
 
-def _rows(keys: list[bytes], selected: np.ndarray) -> np.ndarray:
-    """The selected keys as an (n, 16) uint8 array."""
-    joined = b"".join(keys[i] for i in selected)
-    return np.frombuffer(joined, dtype=np.uint8).reshape(len(selected), KEY_BYTES)
+def _locate(keys: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """For each row of ``found``, its row in ``keys`` (both (n, 16) uint8, ``keys`` distinct), or -1.
+
+    Searched on the keys' first 64 bits, then checked on all 128: when two of our keys share
+    their first 64 bits (about 2**-25 for a million pseudorandom keys) by a dict instead."""
+    if not len(found) or not len(keys):
+        return np.full(len(found), -1, dtype=np.int64)
+    ours, theirs = keys.view(">u8"), np.ascontiguousarray(found).view(">u8")
+    order = np.argsort(ours[:, 0], kind="stable")
+    first = ours[order, 0]
+    if len(first) > 1 and (first[1:] == first[:-1]).any():
+        position = {bytes(key): i for i, key in enumerate(keys)}
+        return np.fromiter((position.get(bytes(key), -1) for key in found), dtype=np.int64, count=len(found))
+    candidate = order[np.minimum(np.searchsorted(first, theirs[:, 0]), len(order) - 1)]
+    hit = (ours[candidate, 0] == theirs[:, 0]) & (ours[candidate, 1] == theirs[:, 1])
+    return np.where(hit, candidate, -1).astype(np.int64)
 
 
 def _output(table, ids: IdColumn, params, peer_size: int, matched: np.ndarray, *, revealed: bool = True) -> dict:
