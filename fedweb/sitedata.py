@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,16 +39,29 @@ def prepare_site_files() -> None:
     for folder in site_folders():
         folder.mkdir(parents=True, exist_ok=True)
     key_file = getattr(settings, "SECRET_KEY_FILE", None)
-    if key_file is None or Path(key_file).exists():
+    if key_file is None:
         return
+    key_file = Path(key_file)
+    if key_file.exists():
+        # Saved by another process of the site, maybe after this one read the settings.
+        settings.SECRET_KEY = key_file.read_text(encoding="utf-8").strip()
+        return
+    # Written whole under another name, then linked into place: a process of the site starting
+    # at the same moment either finds no key file or a complete one, never an empty one.
+    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process of the site saved its key first: use that one, as every process must.
-        settings.SECRET_KEY = Path(key_file).read_text(encoding="utf-8").strip()
-        return
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(settings.SECRET_KEY)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(settings.SECRET_KEY)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            # Another process of the site saved its key first: use that one, as every process must.
+            settings.SECRET_KEY = key_file.read_text(encoding="utf-8").strip()
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 # --- Is there a site database? ---------------------------------------------------------

@@ -77,3 +77,21 @@ def test_production_mode_requires_a_secret_key(tmp_path):
     result = _manage(["check"], {"FEDWEB_EMBEDDED": "false"}, tmp_path)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_processes_of_a_new_site_starting_at_once_agree_on_one_complete_secret_key(tmp_path):
+    """The web server, the worker and the proxy of a fresh site may start in the same instant:
+    each either finds no key file or a complete one (never an empty one), and all use one key."""
+    code = ("import django; django.setup(); from django.conf import settings; "
+            "from fedweb.sitedata import prepare_site_files; prepare_site_files(); print(settings.SECRET_KEY)")
+    for attempt in range(3):
+        data = tmp_path / f"site-{attempt}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")}
+        env.update(DJANGO_SETTINGS_MODULE="fedweb.settings.base", FEDWEB_DATA_DIR=str(data))
+        procs = [subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+        assert all(proc.returncode == 0 for proc in procs), [err[-300:] for _, err in outputs]
+        keys = {out.strip() for out, _ in outputs}
+        assert len(keys) == 1 and len(keys.pop()) >= 50
+        assert sorted(p.name for p in data.iterdir() if "secret_key" in p.name) == ["secret_key"]  # no drafts left
