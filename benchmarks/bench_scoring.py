@@ -100,7 +100,7 @@ QUICK = {"serving_rows": 3_000, "lr_rows": 2_000, "sb_trees": 10, "sb_depth": 3,
          "clients": 16, "batches_per_client": 3, "batch": 100, "engine_batches": 5, "batch_rows": 20_000}
 ROWS_ENV = "FEDWEB_BENCH_SCORING_ROWS"
 LR_OPTIONS = {"max_epochs": 3}
-SB_KEY = {"key_bits": 512, "insecure_allow_small_keys": True}
+SB_KEY = {"key_bits": 512, "insecure_allow_small_keys": True, "he_scheme": "paillier"}  # OU needs 768 bits or more
 SITE_ENV = {"FEDWEB_SCORING_RATE_PER_TOKEN": "1000000"}
 TARGET_P99_MS, TARGET_IDS_PER_S = 50.0, 500.0
 JOB_TIMEOUT = 3 * 3600

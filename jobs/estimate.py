@@ -135,7 +135,7 @@ def _param(node: dict, name: str, default):
 
 
 def _scheme_speedup(node: dict) -> float:
-    return OU_SPEEDUP if _param(node, "he_scheme", "paillier") == "ou" else 1.0
+    return OU_SPEEDUP if _param(node, "he_scheme", "ou") == "ou" else 1.0
 
 
 def node_seconds(node: dict, shape: Shape, speed: Speed, *, validation_fraction: float) -> float:

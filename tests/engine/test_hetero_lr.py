@@ -375,11 +375,11 @@ def test_loss_only_validation_under_either_scheme_trains_the_central_model(schem
 def test_parties_set_to_different_schemes_refuse_to_train_naming_both():
     guest, host = breast_cancer()
     with pytest.raises(InvalidParameters, match="he_scheme") as info:
-        train({"max_epochs": 1}, guest, host, role_params={"host": {"he_scheme": "ou"}})
+        train({"max_epochs": 1}, guest, host, role_params={"host": {"he_scheme": "paillier"}})
     assert info.value.param == "he_scheme"
     assert "'paillier'" in str(info.value) and "'ou'" in str(info.value)
     assert _encryption_workers_of_this_process() == 0
-    assert hetero_lr.validate_params({}).he_scheme == "paillier"
+    assert hetero_lr.validate_params({}).he_scheme == "ou"  # the default, chosen by the benchmarks
     with pytest.raises(InvalidParameters) as info:
         hetero_lr.validate_params({"he_scheme": "ou", "key_bits": 1024})
     assert info.value.param == "key_bits"
@@ -411,7 +411,7 @@ def test_each_party_receives_only_what_the_security_statement_says(monkeypatch):
     guest, host = breast_cancer()
     transport = RecordingTransport()
     params = {"learning_rate": 0.3, "batch_size": 100, "max_epochs": 2, "seed": 3, "validation_reveal": "loss_only",
-              "early_stopping": "validation_loss"}
+              "early_stopping": "validation_loss", "he_scheme": "paillier"}
     train(params, guest[:300], host[:300], guest[300:], host[300:], transport=transport)
     (guest_public, guest_private), (host_public, host_private) = keys["guest"], keys["host"]
     y = guest["y"].to_numpy()[:300]

@@ -357,10 +357,10 @@ def test_under_okamoto_uchiyama_the_trees_are_identical_to_central_trees(cancer)
     assert result["host"]["metrics"]["work"]["ciphertexts_sent"] > 0
 
 
-def test_the_scheme_is_a_choice_in_the_form_and_paillier_stays_the_default():
-    assert hetero_secureboost.validate_params({}).he_scheme == "paillier"
+def test_the_scheme_is_a_choice_in_the_form_and_okamoto_uchiyama_is_the_default():
+    assert hetero_secureboost.validate_params({}).he_scheme == "ou"
     schema = hetero_secureboost.describe()["parameters"]["properties"]["he_scheme"]
-    assert schema["enum"] == ["paillier", "ou"] and schema["default"] == "paillier" and schema["title"]
+    assert schema["enum"] == ["paillier", "ou"] and schema["default"] == "ou" and schema["title"]
     with pytest.raises(InvalidParameters) as info:
         hetero_secureboost.validate_params({"he_scheme": "rsa"})
     assert info.value.param == "he_scheme"
@@ -372,7 +372,7 @@ def test_the_scheme_is_a_choice_in_the_form_and_paillier_stays_the_default():
 def test_parties_set_to_different_schemes_refuse_to_train_naming_both(cancer):
     guest, host = cancer["guest"].iloc[:60], cancer["host"].iloc[:60]
     with pytest.raises(InvalidParameters, match="same he_scheme") as info:
-        train(guest, host, n_trees=1, max_depth=1, role_params={"host": {"he_scheme": "ou"}})
+        train(guest, host, n_trees=1, max_depth=1, role_params={"guest": {"he_scheme": "paillier"}})
     assert info.value.param == "he_scheme"
     assert "Paillier (he_scheme='paillier')" in str(info.value)
     assert "Okamoto-Uchiyama (he_scheme='ou')" in str(info.value)
@@ -469,7 +469,7 @@ def test_every_ciphertext_the_guest_receives_is_freshly_re_randomised_and_only_t
 def test_the_host_receives_only_ciphertexts_row_masks_and_ids_and_the_guest_no_host_thresholds(cancer):
     transport = CapturingTransport()
     guest, host = cancer["guest"].iloc[:150], cancer["host"].iloc[:150]
-    result = train(guest, host, transport=transport, n_trees=2, max_depth=3, subsample=0.7)
+    result = train(guest, host, transport=transport, n_trees=2, max_depth=3, subsample=0.7, he_scheme="paillier")
     hello = transport.received["host"][0][1]
     assert hello["he_scheme"] == "paillier"
     public_n = paillier.PublicKey.from_bytes(hello["public_key"], insecure_allow_small_keys=True).n

@@ -93,7 +93,7 @@ class HeteroLRParams(BaseModel):
     insecure_allow_small_keys: bool = Field(False, title="Allow small keys (tests only)",
                                             description="Permit keys below 2048 bits. Never in production.")
     he_scheme: Literal["paillier", "ou"] = Field(
-        "paillier", title="Encryption scheme",
+        "ou", title="Encryption scheme",
         description="The additively homomorphic scheme of both parties' keys. Both schemes train the same model, "
                     "reveal the same to each party and, at 2048 bits, have the same 112-bit security (as hard as "
                     "factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so its "

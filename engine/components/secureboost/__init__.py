@@ -158,7 +158,7 @@ class SecureBoostParams(BaseModel):
         False, title="Allow small test keys",
         description="Tests only: accept keys below 2048 bits.")
     he_scheme: Literal["paillier", "ou"] = Field(
-        "paillier", title="Encryption scheme",
+        "ou", title="Encryption scheme",
         description="How the guest encrypts the gradients the host sums. Both schemes grow the same trees, reveal "
                     "the same to each party and, at 2048 bits, have the same 112-bit security (as hard as "
                     "factoring a 2048-bit RSA modulus). Okamoto–Uchiyama computes on numbers half as long, so "
@@ -175,7 +175,7 @@ class SecureBoostParams(BaseModel):
     @field_validator("key_bits")
     @classmethod
     def _secure_key(cls, value: int, info: ValidationInfo) -> int:
-        minimum = scheme(info.data.get("he_scheme") or "paillier").MIN_SECURE_KEY_BITS
+        minimum = scheme(info.data.get("he_scheme") or "ou").MIN_SECURE_KEY_BITS
         if value < minimum and not info.data.get("insecure_allow_small_keys"):
             raise ValueError(f"must be at least {minimum} (smaller keys only with "
                              "insecure_allow_small_keys, for tests)")
