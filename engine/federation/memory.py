@@ -47,7 +47,8 @@ class InMemoryTransport(Transport):
         in one private folder per stream (removed when both have closed their link)."""
         stream = (session_id, name)
         with self._lock:
-            folder, users = self._streams.get(stream) or (tempfile.mkdtemp(prefix="fedweb-stream-"), set())
+            # In /tmp whatever TMPDIR says: a Unix socket's path holds at most 107 bytes.
+            folder, users = self._streams.get(stream) or (tempfile.mkdtemp(prefix="fedweb-stream-", dir=_SHORT_TMP), set())
             users.add(src)
             self._streams[stream] = (folder, users)
 
@@ -60,6 +61,9 @@ class InMemoryTransport(Transport):
 
         return StreamLink(listen=f"unix:{os.path.join(folder, _slot(src))}",
                           connect=f"unix:{os.path.join(folder, _slot(dst))}", _release=release)
+
+
+_SHORT_TMP = "/tmp" if os.path.isdir("/tmp") else None
 
 
 def _slot(party: str) -> str:

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -45,7 +46,10 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 1 << 20  # per envelope: what the library wrote since the last read, up to 1 MiB
 CONNECT_WAIT_SECONDS = 30  # the partner's library may dial before ours listens
+SETTLE_SECONDS = 0.5
 LISTEN_NAME = "in.sock"
+# The RR22 step's stream, and its fresh ones when the library starts again (engine.components.psi.rr22).
+STREAM_KEY = re.compile(r"psi(/retry-[12])?/rr22")
 
 
 def folder(session_id: str, key: str) -> Path:
@@ -83,7 +87,7 @@ def check_allowed(session, key: str) -> None:
     params = node.params.get(specs.our_role(job.project), {})
     if node.component.name != "psi" or params.get("protocol") != "rr22":
         raise Rejected("PERMISSION_DENIED", "this session's step does not use a byte-stream protocol")
-    if key != "psi/rr22":
+    if not STREAM_KEY.fullmatch(key):
         raise Rejected("PERMISSION_DENIED", "this session's step has no such stream")
 
 
@@ -91,14 +95,20 @@ def connect_library(session_id: str, key: str) -> socket.socket:
     """A connection to our library's socket, waiting a little for it to start listening."""
     directory = folder(session_id, key)
     deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+    waited = False
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            if waited:
+                # The library's socket accepts a moment before its link is ready for messages;
+                # connecting at once sometimes lost the first one (a stalled handshake).
+                time.sleep(SETTLE_SECONDS)
             with short_path(directory, LISTEN_NAME) as path:
                 sock.connect(path)
             return sock
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
+            waited = True
             if time.monotonic() > deadline:
                 raise Rejected("UNAVAILABLE", "this site's side of the protocol is not running") from None
             time.sleep(0.1)

@@ -176,3 +176,70 @@ def test_keys_are_located_exactly_even_when_two_share_their_first_64_bits():
     assert rr22._locate(keys, np.concatenate([found, stranger])).tolist() == [500, 7, 3, -1]
     unique = np.delete(keys, 7, axis=0)
     assert rr22._locate(unique, unique[[10, 0, 998]]).tolist() == [10, 0, 998]
+
+
+def test_the_library_process_dies_with_the_job_process_even_on_sigkill(tmp_path):
+    """A worker killed mid-PSI leaves no library process behind holding its socket."""
+    import os
+    import signal
+    import subprocess
+
+    import json
+
+    pid_file = tmp_path / "child.pid"
+    (tmp_path / "in.csv").write_text("k\n" + "ab" * 16 + "\n")
+    # The library dials a peer that never answers: it would retry for a minute.
+    config = {"rank": 0, "parties": [f"unix:{tmp_path}/self.sock", f"unix:{tmp_path}/nobody.sock"], "link_id": "t",
+              "input": str(tmp_path / "in.csv"), "output": str(tmp_path / "out.csv"),
+              "report": str(tmp_path / "report.json"), "receiver_rank": 0, "broadcast": False,
+              "recv_timeout_ms": 60000}
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, time; "
+        f"child = subprocess.Popen([{rr22.psi_python()!r}, {str(rr22.RUNNER)!r}, {rr22.LIBRARY!r}], "
+        "stdin=subprocess.PIPE, start_new_session=True); "
+        f"child.stdin.write({json.dumps(config).encode()!r}); child.stdin.close(); "
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    time.sleep(1.5)  # the library is loaded and dialling its peer
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{child}/stat").read().split(")")[1].split()[0] == "Z":
+            break  # dead, not yet reaped by init
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the library's process outlived the job's process")
+
+
+def test_a_stalled_opening_handshake_starts_both_libraries_again(monkeypatch):
+    """The host's first library dials nowhere, so neither finishes the handshake: both notice
+    (or hear from the other), stop, and the second attempt, on fresh streams, succeeds."""
+    from engine.federation import InMemoryTransport
+
+    class FirstStreamGoesNowhere(InMemoryTransport):
+        def __init__(self):
+            super().__init__()
+            self.opened = []
+
+        def open_stream(self, session_id, src, dst, name):
+            link = super().open_stream(session_id, src, dst, name)
+            self.opened.append(name)
+            if src == "host" and name == "psi/rr22":
+                link.connect = "unix:/nonexistent/nobody.sock"
+            return link
+
+    monkeypatch.setattr(rr22, "STALL_SECONDS", 2.0)
+    transport = FirstStreamGoesNowhere()
+    out = psi([f"g{i}" for i in range(300)], [f"g{i}" for i in range(100, 500)], transport=transport)
+    assert set(out["guest"]["data"]["id"]) == {f"g{i}" for i in range(100, 300)}
+    assert out["guest"]["data"]["id"].tolist() == out["host"]["data"]["id"].tolist()
+    assert sorted(set(transport.opened)) == ["psi/retry-1/rr22", "psi/rr22"]

@@ -113,7 +113,7 @@ def test_the_runs_per_day_limit_counts_rr22_runs_and_refuses_the_next(scene):
         break
     else:
         pytest.fail("the owner's limit of PSI runs per day never applied")
-    assert done < HOST_RULES["runs_per_day"]  # the first test's run already counted
+    assert done <= HOST_RULES["runs_per_day"]  # fewer when another test's run already counted
 
 
 def test_a_forged_tunnel_into_a_job_session_is_refused_and_audited(scene):

@@ -48,38 +48,62 @@ def load_library(expected: str):
     return importlib.import_module("spu.libspu"), importlib.import_module("spu.libpsi")
 
 
-def run(libspu, libpsi, config: dict) -> dict:
+def open_link(libspu, config: dict):
+    """This party's end of the library's network link, connected to the other's."""
     link = libspu.link
     desc = link.Desc()
     desc.id = config["link_id"]
     for rank, address in enumerate(config["parties"]):
         desc.add_party(f"party-{rank}", address)
-    # The peer's library may start a little later than ours: brpc retries the connection.
     desc.connect_retry_times = 600
     desc.connect_retry_interval_ms = 100
     desc.recv_timeout_ms = int(config["recv_timeout_ms"])
-    desc.http_timeout_ms = int(config["recv_timeout_ms"])
-    lctx = link.create_brpc(desc, int(config["rank"]))
-    try:
-        psi_config = libpsi.PsiExecuteConfig(
-            protocol_conf=libpsi.PsiProtocolConfig(
-                protocol=libpsi.PsiProtocol.PROTOCOL_RR22, receiver_rank=int(config["receiver_rank"]),
-                broadcast_result=bool(config["broadcast"]),
-            ),
-            input_params=libpsi.InputParams(path=config["input"], selected_keys=["k"], keys_unique=True),
-            output_params=libpsi.OutputParams(path=config["output"], disable_alignment=True),
-        )
-        report = libpsi.psi_execute(psi_config, lctx)
-    finally:
-        lctx.stop_link()
+    # Each brpc call (a connection attempt, one piece of a message) gives up after this and is
+    # retried: a call that hangs must not hold the run until the receive deadline.
+    desc.http_timeout_ms = 20_000
+    return link.create_brpc(desc, int(config["rank"]))
+
+
+def execute(libpsi, lctx, config: dict) -> dict:
+    psi_config = libpsi.PsiExecuteConfig(
+        protocol_conf=libpsi.PsiProtocolConfig(
+            protocol=libpsi.PsiProtocol.PROTOCOL_RR22, receiver_rank=int(config["receiver_rank"]),
+            broadcast_result=bool(config["broadcast"]),
+        ),
+        input_params=libpsi.InputParams(path=config["input"], selected_keys=["k"], keys_unique=True),
+        output_params=libpsi.OutputParams(path=config["output"], disable_alignment=True),
+    )
+    report = libpsi.psi_execute(psi_config, lctx)
     return {"original_count": report.original_count, "intersection_count": report.intersection_count}
 
 
+def die_with_parent() -> None:
+    """Linux: be killed when the job's process dies, even by SIGKILL (no orphan holding a socket).
+
+    The parent starts us in a session of our own, so that it can kill our whole group; that
+    also keeps us out of the reach of its own death, which this puts back."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        parent = os.getppid()
+        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() != parent:  # PR_SET_PDEATHSIG; already orphaned?
+            os._exit(2)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's deadline and kill still apply
+
+
 def main() -> int:
+    die_with_parent()
     try:
         libspu, libpsi = load_library(sys.argv[1])
         config = json.loads(sys.stdin.read())
-        report = run(libspu, libpsi, config)
+        lctx = open_link(libspu, config)  # returns once both ends are connected
+        try:
+            report = execute(libpsi, lctx, config)
+        finally:
+            lctx.stop_link()
         with open(config["report"], "w", encoding="utf-8") as handle:
             json.dump(report, handle)
     except Exception as exc:  # noqa: BLE001 - the parent reads this one line

@@ -68,6 +68,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -91,6 +92,11 @@ LIBRARY = "spu 0.9.5"
 KEY_BYTES = 16
 RUNNER = Path(__file__).with_name("_spu_runner.py")
 PSI_PYTHON_ENV = "FEDWEB_PSI_PYTHON"
+ATTEMPTS = 3
+# The library's opening handshake takes well under a second; it logs this line once it is done.
+STALL_SECONDS = 30.0
+HANDSHAKE_DONE = b"[AbstractPsiParty::Init][Check csv pre-process] start"
+STALLED = "its opening handshake did not complete"
 RECEIVER, SENDER = 0, 1  # the guest's and the host's rank in the library
 
 
@@ -111,7 +117,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     with _Library(ctx) as library:
         ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
         broadcast = _broadcast(params, min_overlap)
-        matched = library.run(keys, rank=RECEIVER, broadcast=broadcast)  # indices into ids.unique
+        matched = _intersect(ctx, library, keys, rank=RECEIVER, broadcast=broadcast)  # indices into ids.unique
     size = len(matched)
     proceed = size >= min_overlap
     ctx.peer.send("verdict", {"proceed": proceed, "intersection_size": size if proceed else None})
@@ -129,7 +135,7 @@ def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     with _Library(ctx) as library:
         ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
         broadcast = _broadcast(params, min_overlap)
-        own = library.run(keys, rank=SENDER, broadcast=broadcast)  # the library's result, when broadcast
+        own = _intersect(ctx, library, keys, rank=SENDER, broadcast=broadcast)  # the library's result, when broadcast
     verdict = ctx.peer.recv("verdict")
     if not isinstance(verdict, dict) or not isinstance(verdict.get("proceed"), bool):
         raise ProtocolError("the guest's verdict is malformed")
@@ -221,6 +227,29 @@ def _keys(unique: list[bytes], salt: bytes) -> np.ndarray:
     return words.view(np.uint8).reshape(len(unique), KEY_BYTES)
 
 
+class _Stalled(Exception):
+    """The library's opening handshake did not complete: both sides start again."""
+
+
+def _intersect(ctx: Context, first: _Library, keys: np.ndarray, *, rank: int, broadcast: bool) -> np.ndarray:
+    """Run the library, starting again (fresh stream, link and files) when its opening handshake
+    stalls, which brpc occasionally does: up to ``ATTEMPTS`` times, each side told by the other's
+    ``status`` when it was the one that noticed."""
+    for attempt in range(ATTEMPTS):
+        actx = ctx if attempt == 0 else ctx.sub(f"retry-{attempt}")
+        library = first if attempt == 0 else _Library(actx).__enter__()
+        try:
+            return library.run(keys, rank=rank, broadcast=broadcast)
+        except _Stalled as stalled:
+            logging.getLogger(__name__).warning("RR22 attempt %d of %d: %s", attempt + 1, ATTEMPTS, stalled)
+            if attempt == ATTEMPTS - 1:
+                raise EngineError(f"the RR22 library failed: {stalled} ({ATTEMPTS} attempts)") from None
+        finally:
+            if library is not first:
+                library.__exit__()
+    raise AssertionError("unreachable")
+
+
 class _Library:
     """One party's run of the library: its private folder, its byte stream and its process.
 
@@ -275,8 +304,12 @@ class _Library:
             child.stdin.close()
         except BrokenPipeError:
             pass  # it stopped already; _wait reads why
+        ctx.peer.send("configured", True)  # the handshake's clock starts once both libraries have theirs
         failure, theirs = _wait(ctx, child, private)
-        ctx.peer.send("status", {"ok": failure is None, "error": failure})
+        retry = failure == STALLED or (isinstance(theirs, dict) and theirs.get("retry") is True)
+        ctx.peer.send("status", {"ok": failure is None, "error": failure, "retry": retry})
+        if retry:
+            raise _Stalled(failure if failure == STALLED else "the other party's library stalled")
         if failure is not None:
             raise EngineError(f"the RR22 library failed: {failure}")
         if theirs is None:
@@ -293,14 +326,30 @@ def _wait(ctx: Context, child: subprocess.Popen, private: Path) -> tuple[str | N
     """Wait for the library; stop it at once if the peer's failed or the deadline passed.
 
     Returns (our failure or None, the peer's status if it already arrived)."""
-    deadline = time.monotonic() + ctx.default_timeout
+    started = time.monotonic()
+    deadline = started + ctx.default_timeout
     theirs = None
+    handshake_done = peer_configured = False
+    next_look = deadline
     while True:
         try:
             child.wait(timeout=0.05)
             break
         except subprocess.TimeoutExpired:
             pass
+        if not peer_configured:
+            try:
+                peer_configured = ctx.peer.recv("configured", timeout=0) is True
+            except FederationTimeout:
+                pass
+            if peer_configured:
+                next_look = time.monotonic() + STALL_SECONDS
+        if not handshake_done and time.monotonic() > next_look:
+            handshake_done = HANDSHAKE_DONE in (private / "library.log").read_bytes()
+            if not handshake_done:
+                _kill(child)
+                return STALLED, theirs
+            next_look = deadline
         if theirs is None:
             try:
                 theirs = ctx.peer.recv("status", timeout=0)
