@@ -24,7 +24,6 @@ from datasets import storage
 from datasets.models import Dataset
 from engine.federation.context import Context
 from engine.federation.memory import InMemoryTransport
-from projects.models import ProjectTable
 
 from . import artifacts
 from . import spec as specs
@@ -189,10 +188,7 @@ def execute(task: Task, reporter: Callable[..., None] | None = None) -> Result:
 
 def _policy_min_overlap(project, node, role: str) -> int:
     """Our table's PSI rule: below this many shared ids, nothing is revealed (whatever the job asks)."""
-    by_role = getattr(node.inputs.get("data"), "by_role", None)  # a table, not an earlier step's output
-    if not by_role or role not in by_role:
-        return 0
-    table = ProjectTable.objects.live().filter(project=project, dataset_id=by_role[role]).first()
+    table = specs.psi_table(project, node, role)
     return table.psi_min_overlap if table is not None else 0
 
 

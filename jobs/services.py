@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from fedweb.api.errors import ServiceError
 from fedweb.audit.services import record
 from fedweb.proxy.events import emit
-from projects.models import GateDecider, JobSession, ProjectStatus, ProjectTable, RemoteTable
+from projects.models import GateDecider, JobSession, ProjectStatus, RemoteTable
 from projects.services import visible_projects
 from projects.sessions import SessionRefused, check_psi_policy
 
@@ -79,10 +79,7 @@ def _open_sessions(job: Job, plan: specs.Plan, *, nodes=None, psi_checked: bool 
         node = plan.node(task.node)
         if len(node.roles) < 2 or (nodes is not None and task.node not in nodes):
             continue
-        table = None
-        if node.component.name == "psi" and psi_checked:
-            source = node.inputs["data"]
-            table = ProjectTable.objects.live().filter(project=job.project, dataset_id=source.by_role[mine]).first()
+        table = specs.psi_table(job.project, node, mine) if node.component.name == "psi" and psi_checked else None
         JobSession.objects.get_or_create(
             session_id=task.session_id,
             defaults={"project": job.project, "purpose": "psi" if table is not None else "job", "table": table,
@@ -98,8 +95,7 @@ def _check_psi_policies(project, plan: specs.Plan) -> None:
         if node.component.name != "psi":
             continue
         source = node.inputs["data"]
-        table = ProjectTable.objects.live().select_related("dataset").filter(
-            project=project, dataset_id=source.by_role[mine]).first()
+        table = specs.psi_table(project, node, mine)
         remote = RemoteTable.objects.filter(project=project, table_id=source.by_role[theirs]).first()
         reveal = node.params[mine].get("reveal", "both")
         wants = reveal == "both" if mine == "guest" else reveal in ("both", "guest")  # does the partner learn rows?

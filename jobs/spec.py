@@ -105,6 +105,17 @@ def roles_of(project) -> dict[str, str]:
     return {"guest": guest, "host": partner if guest == settings.SITE_PARTY_ID else settings.SITE_PARTY_ID}
 
 
+def psi_table(project, node: PlannedNode, role: str):
+    """Our live authorisation of the table a PSI node reads as ``role``, or None (the node reads
+    an earlier step's output, or the table is no longer authorised)."""
+    from projects.models import ProjectTable
+
+    by_role = getattr(node.inputs.get("data"), "by_role", None)
+    if not by_role or role not in by_role:
+        return None
+    return ProjectTable.objects.live().select_related("dataset").filter(project=project, dataset_id=by_role[role]).first()
+
+
 def our_role(project) -> str:
     return "guest" if project.label_holder == settings.SITE_PARTY_ID else "host"
 

@@ -66,6 +66,7 @@ carried, not inspected, by our transport.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
@@ -131,7 +132,7 @@ def guest(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def host(ctx: Context, params: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     table = inputs["data"]
-    _check_host(ctx, params)
+    _check_host(params)
     with _Library(ctx) as library:
         ids, keys, peer_size, min_overlap = _prepare(ctx, params, table)
         broadcast = _broadcast(params, min_overlap)
@@ -170,7 +171,7 @@ def _broadcast(params: Any, min_overlap: int) -> bool:
     return params.reveal == "both" and min_overlap == 0
 
 
-def _check_host(ctx: Context, params: Any) -> None:
+def _check_host(params: Any) -> None:
     """What RR22 cannot honour, refused before anything starts."""
     if params.min_overlap > 0:
         raise PolicyViolation(
@@ -236,17 +237,14 @@ def _intersect(ctx: Context, first: _Library, keys: np.ndarray, *, rank: int, br
     stalls, which brpc occasionally does: up to ``ATTEMPTS`` times, each side told by the other's
     ``status`` when it was the one that noticed."""
     for attempt in range(ATTEMPTS):
-        actx = ctx if attempt == 0 else ctx.sub(f"retry-{attempt}")
-        library = first if attempt == 0 else _Library(actx).__enter__()
-        try:
-            return library.run(keys, rank=rank, broadcast=broadcast)
-        except _Stalled as stalled:
-            logging.getLogger(__name__).warning("RR22 attempt %d of %d: %s", attempt + 1, ATTEMPTS, stalled)
-            if attempt == ATTEMPTS - 1:
-                raise EngineError(f"the RR22 library failed: {stalled} ({ATTEMPTS} attempts)") from None
-        finally:
-            if library is not first:
-                library.__exit__()
+        # The first attempt's library is the caller's (already started); later ones are ours to stop.
+        with contextlib.nullcontext(first) if attempt == 0 else _Library(ctx.sub(f"retry-{attempt}")) as library:
+            try:
+                return library.run(keys, rank=rank, broadcast=broadcast)
+            except _Stalled as stalled:
+                logging.getLogger(__name__).warning("RR22 attempt %d of %d: %s", attempt + 1, ATTEMPTS, stalled)
+                if attempt == ATTEMPTS - 1:
+                    raise EngineError(f"the RR22 library failed: {stalled} ({ATTEMPTS} attempts)") from None
     raise AssertionError("unreachable")
 
 
