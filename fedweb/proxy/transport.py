@@ -61,7 +61,7 @@ class ProxyTransport(Transport):
         return tunnel.open_link(self, session_id, name)
 
     def _envelopes(self, session_id: str, dst: str, key: str, payload: bytes):
-        token = unseal(self.project.token_encrypted)
+        token = self.token()
         count = max(1, math.ceil(len(payload) / CHUNK_BYTES))
         for index in range(count):
             yield envelopes.build(
@@ -106,7 +106,7 @@ class ProxyTransport(Transport):
         mailbox.record_abort(session_id, src, error_message)  # wakes our own waiting threads too
         env = envelopes.build(
             sender=settings.SITE_PARTY_ID, receiver=self.partner.party_id, kind="abort", project_id=str(self.project.pk),
-            token=unseal(self.project.token_encrypted), token_version=self.project.token_version,
+            token=self.token(), token_version=self.project.token_version,
             session_id=session_id, body=error_message[:1000].encode(),
         )
         try:
